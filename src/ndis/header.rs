@@ -1,0 +1,56 @@
+//! `NDIS_OBJECT_HEADER` and the object types and revisions that go into it (spec §3.1, §3.22).
+
+use super::{UCHAR, USHORT, assert_layout};
+
+/// `NDIS_OBJECT_HEADER`: the first member of every versioned NDIS structure.
+///
+/// `Size` is the `NDIS_SIZEOF_<STRUCT>_REVISION_<n>` value, which is often smaller than
+/// `size_of` because it ends at the last field of that revision (no trailing padding).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NDIS_OBJECT_HEADER {
+    /// `NDIS_OBJECT_TYPE_*`.
+    pub Type: UCHAR,
+    /// Structure revision.
+    pub Revision: UCHAR,
+    /// `NDIS_SIZEOF_*` for that revision.
+    pub Size: USHORT,
+}
+assert_layout!(NDIS_OBJECT_HEADER, size 0x4, { Type: 0x0, Revision: 0x1, Size: 0x2 });
+
+impl NDIS_OBJECT_HEADER {
+    /// A header with the given type, revision and size.
+    #[must_use]
+    pub const fn new(object_type: UCHAR, revision: UCHAR, size: USHORT) -> Self {
+        Self { Type: object_type, Revision: revision, Size: size }
+    }
+}
+
+/// `NDIS_OBJECT_TYPE_DEFAULT`: used by the VMQ/receive-filter and shared-memory structures.
+pub const NDIS_OBJECT_TYPE_DEFAULT: UCHAR = 0x80;
+/// `NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS: UCHAR = 0x81;
+/// `NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION`.
+pub const NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION: UCHAR = 0x83;
+/// `NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT: UCHAR = 0x84;
+/// `NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS: UCHAR = 0x8A;
+/// `NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS: UCHAR = 0x92;
+/// `NDIS_OBJECT_TYPE_OID_REQUEST`.
+pub const NDIS_OBJECT_TYPE_OID_REQUEST: UCHAR = 0x96;
+/// `NDIS_OBJECT_TYPE_STATUS_INDICATION`.
+pub const NDIS_OBJECT_TYPE_STATUS_INDICATION: UCHAR = 0x98;
+/// `NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES: UCHAR = 0x9E;
+/// `NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES: UCHAR = 0x9F;
+/// `NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES: UCHAR = 0xA4;
+/// `NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT`.
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: UCHAR = 0xA9;
+/// `NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES`.
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES: UCHAR = 0xAF;
+/// `NDIS_OBJECT_TYPE_RSS_PROCESSOR_INFO`.
+pub const NDIS_OBJECT_TYPE_RSS_PROCESSOR_INFO: UCHAR = 0xB1;

@@ -1,0 +1,183 @@
+//! Every ndis.sys function the driver imports (spec §3.24), declared exactly once.
+//!
+//! The `ndis_imports!` macro emits, from one list, both the `unsafe extern "system"` block the
+//! driver calls and a module [`sig`] with one function-pointer type per import, spelled with the
+//! same tokens. C symbols carry no types, so a simulated ndis.sys whose function took different
+//! parameters would still link; the simulator therefore assigns each of its exports to a
+//! constant of the matching `sig` type, which turns any signature drift into a compile error.
+
+use super::{
+    BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE,
+    NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
+    NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS,
+    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, PHYSICAL_ADDRESS, PVOID, SIZE_T, ULONG,
+    UNICODE_STRING, USHORT,
+};
+
+macro_rules! ndis_imports {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;
+    )*) => {
+        // wdk-build puts the WDK's km library directory on the search path; ndis.lib is the
+        // import library of ndis.sys. On Linux the symbols come from the simulated ndis.sys.
+        #[cfg_attr(windows, link(name = "ndis", kind = "static", modifiers = "-bundle"))]
+        unsafe extern "system" {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name($($arg: $ty),*) $(-> $ret)?;
+            )*
+        }
+
+        /// One function-pointer type per ndis.sys import, with exactly the signature of the
+        /// import of the same name. A simulated ndis.sys proves its exports match by assigning
+        /// each of them to a constant of its `sig` type.
+        pub mod sig {
+            #[allow(clippy::wildcard_imports)]
+            use super::*;
+            $(
+                #[doc = concat!("Signature of the `", stringify!($name), "` import.")]
+                pub type $name = unsafe extern "system" fn($($ty),*) $(-> $ret)?;
+            )*
+        }
+
+        // The declarations above and their `sig` types come from the same tokens; this proves
+        // it to the compiler as well.
+        const _: () = {
+            $( let _: sig::$name = $name; )*
+        };
+
+        /// Names of every declared import, in declaration order (for the simulator's coverage
+        /// check and for documentation).
+        pub const IMPORT_NAMES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+ndis_imports! {
+    /// Registers the miniport driver; NDIS calls MiniportSetOptions from inside (PASSIVE).
+    fn NdisMRegisterMiniportDriver(
+        DriverObject: *mut DRIVER_OBJECT,
+        RegistryPath: *const UNICODE_STRING,
+        MiniportDriverContext: NDIS_HANDLE,
+        MiniportDriverCharacteristics: *const NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+        NdisMiniportDriverHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Undoes NdisMRegisterMiniportDriver (MiniportDriverUnload, PASSIVE).
+    fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE);
+    /// Registers optional handlers, here the PnP characteristics (MiniportSetOptions only).
+    fn NdisSetOptionalHandlers(NdisHandle: NDIS_HANDLE, OptionalHandlers: *const NDIS_OBJECT_HEADER) -> NDIS_STATUS;
+    /// Sets add-device, registration, general or hardware-assist attributes (PASSIVE).
+    fn NdisMSetMiniportAttributes(
+        NdisMiniportHandle: NDIS_HANDLE,
+        MiniportAttributes: *const NDIS_OBJECT_HEADER,
+    ) -> NDIS_STATUS;
+    /// The RSS processor set: the only permitted source for VMQ interrupt allocation
+    /// (two calls: size, then data; IRQL <= DISPATCH).
+    fn NdisGetRssProcessorInformation(
+        NdisHandle: NDIS_HANDLE,
+        RssProcessorInfo: *mut NDIS_RSS_PROCESSOR_INFO,
+        Size: *mut SIZE_T,
+    ) -> NDIS_STATUS;
+    /// Non-paged pool allocation with a tag (IRQL <= DISPATCH).
+    fn NdisAllocateMemoryWithTagPriority(
+        NdisHandle: NDIS_HANDLE,
+        Length: ULONG,
+        Tag: ULONG,
+        Priority: i32,
+    ) -> PVOID;
+    /// Frees memory from NdisAllocateMemoryWithTagPriority (Length and MemoryFlags are 0).
+    fn NdisFreeMemory(VirtualAddress: PVOID, Length: ULONG, MemoryFlags: ULONG);
+    /// Connects line-based and message-based interrupt handlers (MiniportInitializeEx).
+    fn NdisMRegisterInterruptEx(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        MiniportInterruptContext: NDIS_HANDLE,
+        MiniportInterruptCharacteristics: *mut NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+        NdisInterruptHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Disconnects the interrupt (MiniportHaltEx, Initialize failure paths).
+    fn NdisMDeregisterInterruptEx(NdisInterruptHandle: NDIS_HANDLE);
+    /// Points an MSI-X table entry at a message, or masks/unmasks it (Initialize..Halt).
+    fn NdisMConfigMSIXTableEntry(
+        NdisMiniportHandle: NDIS_HANDLE,
+        MSIXConfigParameters: *mut NDIS_MSIX_CONFIG_PARAMETERS,
+    ) -> NDIS_STATUS;
+    /// Queues the message's DPC on chosen processors.
+    fn NdisMQueueDpcEx(
+        NdisInterruptHandle: NDIS_HANDLE,
+        MessageId: ULONG,
+        TargetProcessors: *mut GROUP_AFFINITY,
+        MiniportDpcContext: PVOID,
+    ) -> KAFFINITY;
+    /// Runs a function synchronized with the ISR of one message.
+    fn NdisMSynchronizeWithInterruptEx(
+        NdisInterruptHandle: NDIS_HANDLE,
+        MessageId: ULONG,
+        SynchronizeFunction: MINIPORT_SYNCHRONIZE_INTERRUPT,
+        SynchronizeContext: PVOID,
+    ) -> BOOLEAN;
+    /// Registers scatter-gather DMA (needed before NdisAllocateSharedMemory).
+    fn NdisMRegisterScatterGatherDma(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        DmaDescription: *mut NDIS_SG_DMA_DESCRIPTION,
+        NdisMiniportDmaHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Undoes NdisMRegisterScatterGatherDma.
+    fn NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HANDLE);
+    /// Allocates DMA-able shared memory for a receive queue (PASSIVE).
+    fn NdisAllocateSharedMemory(
+        NdisHandle: NDIS_HANDLE,
+        SharedMemoryParameters: *mut NDIS_SHARED_MEMORY_PARAMETERS,
+        AllocationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Frees memory from NdisAllocateSharedMemory (PASSIVE).
+    fn NdisFreeSharedMemory(NdisHandle: NDIS_HANDLE, AllocationHandle: NDIS_HANDLE);
+    /// Indicates a status (link state, receive-queue state) (IRQL <= DISPATCH).
+    fn NdisMIndicateStatusEx(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        StatusIndication: *const NDIS_STATUS_INDICATION,
+    );
+    /// Completes an OID that MiniportOidRequest returned as pending (exactly once).
+    fn NdisMOidRequestComplete(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        OidRequest: *mut NDIS_OID_REQUEST,
+        Status: NDIS_STATUS,
+    );
+    /// Indicates received NBLs (DISPATCH from the DPC).
+    fn NdisMIndicateReceiveNetBufferLists(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        NetBufferList: *mut NET_BUFFER_LIST,
+        PortNumber: NDIS_PORT_NUMBER,
+        NumberOfNetBufferLists: ULONG,
+        ReceiveFlags: ULONG,
+    );
+    /// Completes sent NBLs (IRQL <= DISPATCH).
+    fn NdisMSendNetBufferListsComplete(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        NetBufferList: *mut NET_BUFFER_LIST,
+        SendCompleteFlags: ULONG,
+    );
+    /// Completes a pause that MiniportPause returned as pending.
+    fn NdisMPauseComplete(MiniportAdapterHandle: NDIS_HANDLE);
+    /// Completes a restart that MiniportRestart returned as pending.
+    fn NdisMRestartComplete(MiniportAdapterHandle: NDIS_HANDLE, Status: NDIS_STATUS);
+    /// Reads PCI configuration space (the MSI-X capability gives the table size).
+    fn NdisMGetBusData(
+        NdisMiniportHandle: NDIS_HANDLE,
+        WhichSpace: ULONG,
+        Offset: ULONG,
+        Buffer: PVOID,
+        Length: ULONG,
+    ) -> ULONG;
+    /// Maps a memory BAR (PASSIVE).
+    fn NdisMMapIoSpace(
+        VirtualAddress: *mut PVOID,
+        MiniportAdapterHandle: NDIS_HANDLE,
+        PhysicalAddress: PHYSICAL_ADDRESS,
+        Length: ULONG,
+    ) -> NDIS_STATUS;
+    /// Unmaps a BAR mapped with NdisMMapIoSpace.
+    fn NdisMUnmapIoSpace(MiniportAdapterHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: ULONG);
+    /// Number of processors a group can hold.
+    fn NdisGroupMaxProcessorCount(Group: USHORT) -> ULONG;
+}
