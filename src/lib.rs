@@ -21,7 +21,15 @@
 // both there. `as _` keeps `std::` out of scope so driver code cannot use it by accident.
 #[cfg(not(windows))]
 extern crate std as _;
+// Unit tests may name std (e.g. `std::vec`) explicitly.
+#[cfg(test)]
+extern crate std;
 
+// Pure layers allocate only at PASSIVE_LEVEL (PnP filtering, Initialize, queue OIDs), never on
+// the data path. On Windows the allocator is wdk-alloc's (non-paged pool).
+extern crate alloc;
+
+pub mod interrupt;
 pub mod ndis;
 
 #[cfg(windows)]
