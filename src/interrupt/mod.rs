@@ -63,7 +63,7 @@ impl Processor {
     /// The processor named by a one-bit mask within `group`; `None` unless exactly one bit is set.
     #[must_use]
     pub const fn from_single_bit_mask(group: u16, mask: u64) -> Option<Self> {
-        if mask.count_ones() == 1 {
+        if mask.is_power_of_two() {
             // trailing_zeros of a one-bit u64 is < 64, so the cast cannot truncate.
             #[allow(clippy::cast_possible_truncation)]
             let number = mask.trailing_zeros() as u8;
