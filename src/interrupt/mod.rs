@@ -21,6 +21,7 @@
 //!    affinity change, free), emitting the NdisMConfigMSIXTableEntry operations to perform.
 
 pub mod bytes;
+pub mod requirements;
 pub mod rss;
 
 /// Windows 8 and later accept at most this many interrupt messages per PCI function; asking
