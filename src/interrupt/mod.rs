@@ -21,6 +21,7 @@
 //!    affinity change, free), emitting the NdisMConfigMSIXTableEntry operations to perform.
 
 pub mod bytes;
+pub mod grant;
 pub mod pci;
 pub mod requirements;
 pub mod rss;
