@@ -832,7 +832,11 @@ pub const fn advertised_queue_count(hardware_queues: u32, usable_vectors: u32) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::string::String;
     use std::vec::Vec;
+
+    use proptest::prelude::*;
 
     fn cpu(group: u16, number: u8) -> Processor {
         Processor { group, number }
@@ -1211,6 +1215,526 @@ mod tests {
                 let brute = (0..=hw).rev().find(|&q| minimum_vectors(q) <= vectors).unwrap();
                 assert_eq!(advertised_queue_count(hw, vectors), brute, "hw {hw} vectors {vectors}");
             }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Property tests: random topologies, grants, tables and queue operations.
+
+    /// A replayed MSI-X table: what the OS table would hold after the glue performed every op.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum MaskState {
+        /// PCI initial state of a mapped entry: maybe live.
+        Unknown,
+        Masked,
+        Unmasked,
+    }
+
+    struct SimTable {
+        entries: Vec<(Option<u32>, MaskState)>,
+        messages: u32,
+    }
+
+    impl SimTable {
+        fn new(table_entries: u32, messages: u32) -> Self {
+            let entries = (0..table_entries)
+                .map(|e| {
+                    if e < messages {
+                        (Some(e), MaskState::Unknown)
+                    } else {
+                        (None, MaskState::Masked)
+                    }
+                })
+                .collect();
+            Self { entries, messages }
+        }
+
+        fn apply(&mut self, op: MsixOp) -> Result<(), String> {
+            let entry = match op {
+                Mask { entry } | Unmask { entry } | Set { entry, .. } => entry,
+            };
+            let slot = self
+                .entries
+                .get_mut(entry as usize)
+                .ok_or_else(|| std::format!("{op:?}: entry out of the table"))?;
+            match op {
+                Mask { .. } => slot.1 = MaskState::Masked,
+                Unmask { .. } if slot.0.is_none() => {
+                    return Err(std::format!("{op:?}: entry points at no message"));
+                }
+                Unmask { .. } => slot.1 = MaskState::Unmasked,
+                Set { message, .. } if message >= self.messages => {
+                    return Err(std::format!("{op:?}: no such message"));
+                }
+                Set { .. } if slot.1 != MaskState::Masked => {
+                    return Err(std::format!("{op:?}: entry may be live ({:?})", slot.1));
+                }
+                Set { message, .. } => slot.0 = Some(message),
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Action {
+        Bind(QueueId, Processor),
+        Rebind(QueueId, Processor),
+        Unbind(QueueId),
+    }
+
+    #[derive(Clone, Debug)]
+    struct Scenario {
+        targets: Vec<Option<Processor>>,
+        other_message: u32,
+        table_entries: u32,
+        other_entry: u32,
+        max_queues: usize,
+        actions: Vec<Action>,
+    }
+
+    impl Scenario {
+        fn config(&self) -> BinderConfig<'_> {
+            BinderConfig {
+                message_targets: &self.targets,
+                other_message: self.other_message,
+                table_entries: self.table_entries,
+                other_entry: self.other_entry,
+                max_queues: self.max_queues,
+            }
+        }
+
+        fn rx_target(&self, message: u32) -> Option<Processor> {
+            if message == self.other_message {
+                None
+            } else {
+                self.targets.get(message as usize).copied().flatten()
+            }
+        }
+
+        fn rx_processors(&self) -> Vec<Processor> {
+            let set: BTreeSet<Processor> =
+                (0u32..).zip(&self.targets).filter_map(|(m, _)| self.rx_target(m)).collect();
+            set.into_iter().collect()
+        }
+
+        fn expected_setup_error(&self) -> Option<SetupError> {
+            let messages = u32::try_from(self.targets.len()).unwrap();
+            if self.table_entries < 2 {
+                Some(SetupError::TableTooSmall)
+            } else if self.other_entry >= self.table_entries {
+                Some(SetupError::OtherEntryOutOfRange)
+            } else if self.other_message >= messages {
+                Some(SetupError::OtherMessageOutOfRange)
+            } else if self.rx_processors().is_empty() {
+                Some(SetupError::NoReceiveMessage)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// The distance rule, written differently from `distance_key`: same group first, else the
+    /// nearest group (lower on ties), then the nearest number in that group (lower on ties).
+    fn model_nearest(candidates: &[Processor], from: Processor) -> Option<Processor> {
+        let nearest_number = |group: u16| {
+            let mut best: Option<Processor> = None;
+            for &c in candidates.iter().filter(|c| c.group == group) {
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        let (dc, db) = (
+                            i32::from(c.number) - i32::from(from.number),
+                            i32::from(b.number) - i32::from(from.number),
+                        );
+                        dc.abs() < db.abs() || (dc.abs() == db.abs() && c.number < b.number)
+                    }
+                };
+                if better {
+                    best = Some(c);
+                }
+            }
+            best
+        };
+        if let Some(same) = nearest_number(from.group) {
+            return Some(same);
+        }
+        let gap = |c: &Processor| (i32::from(c.group) - i32::from(from.group)).abs();
+        let best_gap = candidates.iter().map(gap).min()?;
+        let group = candidates.iter().filter(|c| gap(c) == best_gap).map(|c| c.group).min()?;
+        nearest_number(group)
+    }
+
+    fn processor_strategy() -> impl Strategy<Value = (u32, u8)> {
+        (any::<u32>(), 0u8..8)
+    }
+
+    fn scenario_strategy() -> impl Strategy<Value = Scenario> {
+        let topology = prop::collection::vec(1u8..=64, 1..=32);
+        let message = (any::<u32>(), 0u8..16);
+        let messages = prop_oneof![
+            prop::collection::vec(message.clone(), 1..=16),
+            prop::collection::vec(message, 1..=2048),
+        ];
+        // Small tables make entries run out (degraded sharing); large ones exercise T up to 2048.
+        let table = prop_oneof![1u32..=4, 1u32..=12, 1u32..=2048];
+        let reserved = (any::<u32>(), 0u8..20);
+        let action = (0u8..3, 0u32..12, processor_strategy());
+        let actions = prop::collection::vec(action, 0..=40);
+        (topology, messages, table, reserved.clone(), reserved, 0usize..=10, actions).prop_map(
+            |(
+                topology,
+                messages,
+                table_entries,
+                other_entry,
+                other_message,
+                max_queues,
+                actions,
+            )| {
+                let processors: Vec<Processor> = (0u16..)
+                    .zip(&topology)
+                    .flat_map(|(group, &size)| (0..size).map(move |n| cpu(group, n)))
+                    .collect();
+                let len = u32::try_from(processors.len()).unwrap();
+                let pick = |x: u32| processors[(x % len) as usize];
+                let targets: Vec<Option<Processor>> = messages
+                    .iter()
+                    .map(|&(x, kind)| if kind == 0 { None } else { Some(pick(x)) })
+                    .collect();
+                let count = u32::try_from(targets.len()).unwrap();
+                // Mostly 0 (the usual layout), sometimes anywhere, rarely out of range.
+                let reserve = |(raw, kind): (u32, u8), limit: u32| match kind {
+                    0 => raw,
+                    1..=13 => 0,
+                    _ => raw % limit,
+                };
+                let request = |(x, kind): (u32, u8)| match kind {
+                    // Anything, even numbers no KAFFINITY can hold.
+                    0 => cpu(u16::try_from(x % 40).unwrap(), u8::try_from((x >> 8) % 70).unwrap()),
+                    // A processor some message targets (often an exact match).
+                    1..=3 => targets[(x % count) as usize].unwrap_or_else(|| pick(x)),
+                    _ => pick(x),
+                };
+                let actions = actions
+                    .into_iter()
+                    .map(|(kind, queue, p)| match kind {
+                        0 => Action::Bind(queue, request(p)),
+                        1 => Action::Rebind(queue, request(p)),
+                        _ => Action::Unbind(queue),
+                    })
+                    .collect();
+                Scenario {
+                    other_entry: reserve(other_entry, table_entries),
+                    other_message: reserve(other_message, count),
+                    targets,
+                    table_entries,
+                    max_queues,
+                    actions,
+                }
+            },
+        )
+    }
+
+    /// Checks that `after` is where the policy puts a queue with affinity `requested`, given the
+    /// state `before` and the queue's binding before a rebind.
+    fn check_placement(
+        s: &Scenario,
+        before: &Binder,
+        current: Option<QueueBinding>,
+        requested: Processor,
+        after: &Binder,
+        (result, ops): (&QueueBinding, &MsixOps),
+    ) -> Result<(), TestCaseError> {
+        let rx = s.rx_processors();
+        let nearest = model_nearest(&rx, requested).unwrap();
+        let in_use: Vec<Processor> =
+            before.queues().map(|(_, b)| b.served).collect::<BTreeSet<_>>().into_iter().collect();
+        let serving = before.queues().find(|(_, b)| b.served == nearest).map(|(_, b)| b.entry);
+        let free: Vec<u32> = (0..s.table_entries)
+            .filter(|&e| e != s.other_entry && before.entry_refcount(e) == 0)
+            .collect();
+        let alone = current.filter(|c| before.entry_refcount(c.entry) == 1);
+
+        prop_assert_eq!(result.requested, requested);
+        if serving.is_some() || !free.is_empty() || alone.is_some() {
+            // An entry can be dedicated: the queue is on the nearest processor with a message,
+            // which is the requested one whenever that one has a message.
+            prop_assert_eq!(result.served, nearest);
+            if rx.contains(&requested) {
+                prop_assert_eq!(result.served, requested);
+                prop_assert_eq!(result.quality, Quality::Exact);
+            } else {
+                prop_assert_eq!(result.quality, Quality::NearestMessage);
+            }
+            if let Some(entry) = serving {
+                // Coalescing: join the entry already serving the processor, no setup op.
+                prop_assert_eq!(result.entry, entry);
+                prop_assert!(ops.setup().is_empty());
+            } else if let Some(cur) = alone {
+                // A lone queue keeps its entry (and IVAR) and re-points it.
+                prop_assert_eq!(result.entry, cur.entry);
+                prop_assert_eq!(
+                    ops.setup(),
+                    &[
+                        Mask { entry: cur.entry },
+                        Set { entry: cur.entry, message: result.message },
+                        Unmask { entry: cur.entry }
+                    ][..]
+                );
+            } else {
+                // A free entry: the lowest already pointing at a message on the processor, else
+                // the lowest, re-pointed.
+                let pointing = free.iter().copied().find(|&e| {
+                    before.entry_message(e).and_then(|m| s.rx_target(m)) == Some(nearest)
+                });
+                prop_assert_eq!(result.entry, pointing.unwrap_or(free[0]));
+                let sets = ops.setup().iter().any(|op| matches!(op, Set { .. }));
+                prop_assert_eq!(sets, pointing.is_none());
+                prop_assert_eq!(ops.setup().last(), Some(&Unmask { entry: result.entry }));
+            }
+        } else {
+            // No entry to spare: share the in-use entry nearest to the requested processor.
+            prop_assert_eq!(result.quality, Quality::SharedEntry);
+            prop_assert_eq!(Some(result.served), model_nearest(&in_use, requested));
+            prop_assert!(ops.setup().is_empty());
+            prop_assert!(after.entries_in_use() <= before.entries_in_use());
+        }
+        Ok(())
+    }
+
+    fn check_invariants(
+        s: &Scenario,
+        b: &Binder,
+        sim: &SimTable,
+        model: &BTreeMap<QueueId, Processor>,
+    ) -> Result<(), TestCaseError> {
+        let t = s.table_entries;
+        let rx = s.rx_processors();
+        let queues: BTreeMap<QueueId, QueueBinding> = b.queues().collect();
+        prop_assert_eq!(queues.len(), b.queue_count());
+        prop_assert_eq!(queues.keys().collect::<Vec<_>>(), model.keys().collect::<Vec<_>>());
+
+        let mut refs: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut entry_of_served: BTreeMap<Processor, u32> = BTreeMap::new();
+        for (&q, bd) in &queues {
+            prop_assert_eq!(Some(*bd), b.binding(q));
+            prop_assert_eq!(bd.requested, model[&q]);
+            prop_assert!(bd.entry < t, "entry {} outside a table of {}", bd.entry, t);
+            prop_assert_ne!(bd.entry, s.other_entry);
+            prop_assert_eq!(b.entry_message(bd.entry), Some(bd.message));
+            prop_assert_eq!(s.rx_target(bd.message), Some(bd.served));
+            let nearest = model_nearest(&rx, bd.requested).unwrap();
+            match bd.quality {
+                Quality::Exact => prop_assert_eq!(bd.served, bd.requested),
+                Quality::NearestMessage => {
+                    prop_assert!(!rx.contains(&bd.requested));
+                    prop_assert_eq!(bd.served, nearest);
+                }
+                Quality::SharedEntry => prop_assert_ne!(bd.served, nearest),
+            }
+            // Coalescing: one entry per served processor.
+            let entry = *entry_of_served.entry(bd.served).or_insert(bd.entry);
+            prop_assert_eq!(entry, bd.entry);
+            *refs.entry(bd.entry).or_default() += 1;
+        }
+        prop_assert_eq!(b.entries_in_use(), refs.len());
+        prop_assert!(refs.len() <= (t as usize - 1).min(rx.len()));
+        for e in 0..t + 2 {
+            prop_assert_eq!(b.entry_refcount(e), refs.get(&e).copied().unwrap_or(0), "entry {}", e);
+        }
+        for &e in refs.keys() {
+            let on_entry: BTreeSet<QueueId> = b.queues_on_entry(e).collect();
+            let expected: BTreeSet<QueueId> =
+                queues.iter().filter(|(_, bd)| bd.entry == e).map(|(&q, _)| q).collect();
+            prop_assert_eq!(on_entry, expected);
+        }
+        // message -> entries, for the messages that matter and two that should map to nothing.
+        let mut messages: BTreeSet<u32> = queues.values().map(|bd| bd.message).collect();
+        messages.extend([s.other_message, 0, sim.messages]);
+        for m in messages {
+            let got: Vec<u32> = b.entries_of_message(m).collect();
+            let expected: Vec<u32> =
+                refs.keys().copied().filter(|&e| b.entry_message(e) == Some(m)).collect();
+            prop_assert_eq!(got, expected, "message {}", m);
+        }
+        // The replayed table agrees with the binder, in-use entries are live, others are not.
+        for (e, &(message, state)) in (0u32..).zip(&sim.entries) {
+            prop_assert_eq!(message, b.entry_message(e), "entry {}", e);
+            if refs.contains_key(&e) {
+                prop_assert_eq!(state, MaskState::Unmasked, "in-use entry {}", e);
+            } else {
+                prop_assert_ne!(state, MaskState::Unmasked, "free entry {}", e);
+            }
+        }
+        prop_assert_eq!(b.entry_message(t), None);
+        prop_assert_eq!(b.usable_vectors() as usize, (t as usize - 1).min(rx.len()));
+        Ok(())
+    }
+
+    fn replay(sim: &mut SimTable, ops: &MsixOps) -> Result<(), TestCaseError> {
+        prop_assert!(ops.len() <= MAX_OPS_PER_CALL);
+        for &op in ops {
+            sim.apply(op).map_err(TestCaseError::fail)?;
+        }
+        Ok(())
+    }
+
+    /// The state a property run carries from step to step: the binder, the replayed table and
+    /// the expected queue set (queue -> requested processor).
+    struct Run<'a> {
+        scenario: &'a Scenario,
+        binder: Binder,
+        sim: SimTable,
+        model: BTreeMap<QueueId, Processor>,
+    }
+
+    impl Run<'_> {
+        /// The error a call on `queue` must fail with, for rebind and unbind.
+        fn expected_lookup_error(&self, queue: QueueId) -> Option<BindError> {
+            if queue == 0 {
+                Some(BindError::DefaultQueue)
+            } else if self.model.contains_key(&queue) {
+                None
+            } else {
+                Some(BindError::UnknownQueue)
+            }
+        }
+
+        fn bind(&mut self, queue: QueueId, requested: Processor) -> Result<(), TestCaseError> {
+            let before = self.binder.clone();
+            let expected = if queue == 0 {
+                Some(BindError::DefaultQueue)
+            } else if self.model.contains_key(&queue) {
+                Some(BindError::AlreadyBound)
+            } else if self.model.len() >= self.scenario.max_queues {
+                Some(BindError::NoQueueSlot)
+            } else {
+                None
+            };
+            match self.binder.bind(queue, requested) {
+                Err(error) => {
+                    prop_assert_eq!(Some(error), expected);
+                    prop_assert_eq!(&self.binder, &before);
+                }
+                Ok(bound) => {
+                    prop_assert_eq!(expected, None);
+                    prop_assert_eq!(Some(bound.binding), self.binder.binding(queue));
+                    prop_assert!(bound.ops.release().is_empty());
+                    let placed = (&bound.binding, &bound.ops);
+                    check_placement(self.scenario, &before, None, requested, &self.binder, placed)?;
+                    self.model.insert(queue, requested);
+                    replay(&mut self.sim, &bound.ops)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn rebind(&mut self, queue: QueueId, requested: Processor) -> Result<(), TestCaseError> {
+            let before = self.binder.clone();
+            let expected = self.expected_lookup_error(queue);
+            match self.binder.rebind(queue, requested) {
+                Err(error) => {
+                    prop_assert_eq!(Some(error), expected);
+                    prop_assert_eq!(&self.binder, &before);
+                }
+                Ok(rebound) => {
+                    prop_assert_eq!(expected, None);
+                    prop_assert_eq!(Some(rebound.previous), before.binding(queue));
+                    prop_assert_eq!(Some(rebound.binding), self.binder.binding(queue));
+                    if rebound.previous.requested == requested {
+                        prop_assert!(rebound.ops.is_empty());
+                        prop_assert_eq!(&self.binder, &before);
+                    } else {
+                        let current = Some(rebound.previous);
+                        let placed = (&rebound.binding, &rebound.ops);
+                        check_placement(
+                            self.scenario,
+                            &before,
+                            current,
+                            requested,
+                            &self.binder,
+                            placed,
+                        )?;
+                        // The old entry is masked exactly when the queue left it empty.
+                        let old = rebound.previous.entry;
+                        let freed = rebound.entry_changed() && before.entry_refcount(old) == 1;
+                        let expected_release: &[MsixOp] =
+                            if freed { &[Mask { entry: old }] } else { &[] };
+                        prop_assert_eq!(rebound.ops.release(), expected_release);
+                    }
+                    self.model.insert(queue, requested);
+                    replay(&mut self.sim, &rebound.ops)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn unbind(&mut self, queue: QueueId) -> Result<(), TestCaseError> {
+            let before = self.binder.clone();
+            let expected = self.expected_lookup_error(queue);
+            match self.binder.unbind(queue) {
+                Err(error) => {
+                    prop_assert_eq!(Some(error), expected);
+                    prop_assert_eq!(&self.binder, &before);
+                }
+                Ok(unbound) => {
+                    prop_assert_eq!(expected, None);
+                    prop_assert_eq!(Some(unbound.binding), before.binding(queue));
+                    let entry = unbound.binding.entry;
+                    let last = before.entry_refcount(entry) == 1;
+                    let expected_ops: &[MsixOp] = if last { &[Mask { entry }] } else { &[] };
+                    prop_assert_eq!(unbound.ops.as_slice(), expected_ops);
+                    prop_assert!(unbound.ops.setup().is_empty());
+                    self.model.remove(&queue);
+                    replay(&mut self.sim, &unbound.ops)?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn run(scenario: &Scenario) -> Result<(), TestCaseError> {
+        let binder = match Binder::new(&scenario.config()) {
+            Ok(binder) => {
+                prop_assert_eq!(scenario.expected_setup_error(), None);
+                binder
+            }
+            Err(error) => {
+                prop_assert_eq!(Some(error), scenario.expected_setup_error());
+                return Ok(());
+            }
+        };
+        let messages = u32::try_from(scenario.targets.len()).unwrap();
+        let sim = SimTable::new(scenario.table_entries, messages);
+        let mut run = Run { scenario, binder, sim, model: BTreeMap::new() };
+        check_invariants(scenario, &run.binder, &run.sim, &run.model)?;
+        for action in &scenario.actions {
+            match *action {
+                Action::Bind(queue, requested) => run.bind(queue, requested)?,
+                Action::Rebind(queue, requested) => run.rebind(queue, requested)?,
+                Action::Unbind(queue) => run.unbind(queue)?,
+            }
+            check_invariants(scenario, &run.binder, &run.sim, &run.model)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_operations_keep_every_invariant(s in scenario_strategy()) {
+            run(&s)?;
+        }
+
+        #[test]
+        fn advertised_queue_count_is_the_largest_count_that_meets_the_floor(
+            hw in any::<u32>(),
+            vectors in prop_oneof![0u32..=40, any::<u32>()],
+        ) {
+            let q = advertised_queue_count(hw, vectors);
+            prop_assert!(q <= hw);
+            prop_assert!(minimum_vectors(q) <= vectors);
+            prop_assert!(q == hw || minimum_vectors(q + 1) > vectors);
         }
     }
 }
