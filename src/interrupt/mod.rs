@@ -20,6 +20,7 @@
 //! 4. [`binding`] binds VMQ queues to table entries and messages at run time (allocation,
 //!    affinity change, free), emitting the NdisMConfigMSIXTableEntry operations to perform.
 
+pub mod binding;
 pub mod bytes;
 pub mod grant;
 pub mod pci;
