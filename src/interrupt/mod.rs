@@ -24,6 +24,7 @@ pub mod binding;
 pub mod bytes;
 pub mod grant;
 pub mod pci;
+pub mod plan;
 pub mod requirements;
 pub mod rss;
 
