@@ -30,6 +30,7 @@ extern crate std;
 extern crate alloc;
 
 pub mod interrupt;
+pub mod miniport;
 pub mod ndis;
 
 #[cfg(windows)]
