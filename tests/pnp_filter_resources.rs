@@ -53,7 +53,7 @@ fn message_targets(list: &[u8]) -> Vec<Option<Processor>> {
     let list = RequirementsList::parse(list).expect("the filtered list is well formed");
     list.descriptors(0)
         .filter(|d| d.is_message_interrupt())
-        .map(|d| d.specified_processor())
+        .map(vmqnic::interrupt::requirements::Descriptor::specified_processor)
         .collect()
 }
 
@@ -158,10 +158,8 @@ fn line_only_and_msi_lists_are_kept_byte_for_byte() {
 fn null_irp_information_is_fine() {
     let sim = Sim::start(SimConfig::with_groups(&[2]));
     // SAFETY: simulated NDIS, valid handle.
-    assert_eq!(
-        unsafe { miniport_add_device(miniport_handle(), ptr::null_mut()) },
-        NDIS_STATUS_SUCCESS
-    );
+    let status = unsafe { miniport_add_device(miniport_handle(), ptr::null_mut()) };
+    assert_eq!(status, NDIS_STATUS_SUCCESS);
     let context = with_state(|s| s.add_device_context).unwrap() as NDIS_HANDLE;
     // SAFETY: an all-zero IRP (Information = NULL) is a valid IRP value for this handler.
     let mut irp: vmqnic::ndis::IRP = unsafe { std::mem::zeroed() };
@@ -170,7 +168,8 @@ fn null_irp_information_is_fine() {
     assert_eq!(status, NDIS_STATUS_SUCCESS);
     assert_eq!(irp.IoStatus.Information, 0);
     // SAFETY: as above; StartDevice strips nothing.
-    assert_eq!(unsafe { miniport_start_device(context, &raw mut irp) }, NDIS_STATUS_SUCCESS);
+    let status = unsafe { miniport_start_device(context, &raw mut irp) };
+    assert_eq!(status, NDIS_STATUS_SUCCESS);
     // SAFETY: the registered context, freed once.
     unsafe { miniport_remove_device(context) };
     assert!(sim.driver_allocations().is_empty());
