@@ -7,7 +7,7 @@
 //! | grant | who serves "other causes" (link, errors) | VMQ | queues offered |
 //! |---|---|---|---|
 //! | MSI-X, >= 2 messages, at least one of them on a single processor | the first message that does not target a single processor (the one FilterResourceRequirements left with PCI's policy), else message 0; table entry 0 | **on** | [`advertised_queue_count`] of the hardware's VM queues and the usable vectors (`min(T - 1, distinct receive processors)`) |
-//! | MSI-X, fewer messages than RSS processors | as above | **on**, best effort: a queue whose processor has no message is served by the nearest processor that has one ([`binding`](super::binding)) | as above |
+//! | MSI-X, fewer messages than RSS processors | as above | **on**, best effort: a queue whose processor has no message is served by the nearest processor that has one ([`super::binding`]) | as above |
 //! | MSI-X, one message | message 0 serves everything | off | 0 |
 //! | MSI-X, no message on a single processor | message 0 serves everything | off | 0 |
 //! | MSI-X table of one entry (`T < 2`) | message 0 serves everything | off | 0 |

@@ -132,7 +132,7 @@ pub unsafe extern "system" fn miniport_start_device(
 
 /// MiniportFilterResourceRequirements: replace the requirements list with one that asks for one
 /// MSI-X message per RSS processor plus one for other causes
-/// ([`requirements`](crate::interrupt::requirements) decides the content).
+/// ([`crate::interrupt::requirements`] decides the content).
 ///
 /// Always returns `NDIS_STATUS_SUCCESS`: on any internal problem (no RSS information, an
 /// allocation failure, a list it cannot parse) the original list stays in place, untouched, and

@@ -8,7 +8,7 @@
 //! (`ULONG = u32`, never `c_ulong`, which is 64-bit on Linux), so the layouts are identical on
 //! x86_64 Linux and x64 Windows and the assertions run in every Linux build.
 //!
-//! Imports of ndis.sys are declared once in [`imports`], which also emits one function-pointer
+//! Imports of ndis.sys are declared once in the `imports` module, which also emits one function-pointer
 //! type per import in [`sig`]; the simulated ndis.sys used by the tests assigns each of its
 //! exports to a constant of that type, so any signature drift is a compile error.
 
