@@ -46,6 +46,10 @@ pub enum VmqOff {
     NoReceiveMessage,
     /// The hardware has no VM queue to offer.
     NoHardwareQueues,
+    /// The granted resources could not be parsed (inconsistent or truncated buffers from the
+    /// OS): the driver runs on message 0 (or the line) for everything rather than failing
+    /// Initialize.
+    UnreadableGrant,
 }
 
 /// The plan.
@@ -166,6 +170,24 @@ pub fn plan_interrupts(
         default_queue_message: u32::try_from(first_receive).unwrap_or(0),
         vmq_queues: queues,
         vmq_off: None,
+    }
+}
+
+/// The plan when the grant itself could not be read: one vector for everything, VMQ off.
+/// `message_based` says whether NdisMRegisterInterruptEx connected messages (message 0 then
+/// serves everything) or a line.
+#[must_use]
+pub fn unreadable_grant_plan(message_based: bool) -> InterruptPlan {
+    InterruptPlan {
+        kind: if message_based { InterruptKind::Msi } else { InterruptKind::Line },
+        granted_messages: u32::from(message_based),
+        other_message: 0,
+        other_entry: 0,
+        message_targets: Vec::new(),
+        table_entries: 0,
+        default_queue_message: 0,
+        vmq_queues: 0,
+        vmq_off: Some(VmqOff::UnreadableGrant),
     }
 }
 
