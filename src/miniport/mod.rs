@@ -9,6 +9,39 @@
 pub mod msix;
 pub mod pnp;
 
+use core::ptr::NonNull;
+
+use crate::ndis::{
+    NDIS_HANDLE, NdisAllocateMemoryWithTagPriority, NdisFreeMemory, NormalPoolPriority,
+};
+
+/// Allocates `length` bytes of non-paged pool tagged `tag` (NdisAllocateMemoryWithTagPriority,
+/// normal priority). `None` when the pool is exhausted or `length` does not fit a `ULONG`.
+///
+/// # Safety
+/// `ndis_handle` is a valid NDIS handle (the miniport adapter handle); IRQL <= DISPATCH_LEVEL.
+pub(crate) unsafe fn pool_allocate(
+    ndis_handle: NDIS_HANDLE,
+    length: usize,
+    tag: u32,
+) -> Option<NonNull<u8>> {
+    let length = u32::try_from(length).ok()?;
+    // SAFETY: the caller guarantees the handle and the IRQL; the call only allocates.
+    let block =
+        unsafe { NdisAllocateMemoryWithTagPriority(ndis_handle, length, tag, NormalPoolPriority) };
+    NonNull::new(block.cast())
+}
+
+/// Frees a pool block with NdisFreeMemory.
+///
+/// # Safety
+/// `block` came from [`pool_allocate`] (or is a pool block NDIS hands the driver to free, such
+/// as the requirements list being replaced), is freed once, and is not used afterwards.
+pub(crate) unsafe fn pool_free(block: NonNull<u8>) {
+    // SAFETY: the caller guarantees ownership and that this is the only free.
+    unsafe { NdisFreeMemory(block.as_ptr().cast(), 0, 0) };
+}
+
 /// Pool tags, one per purpose (Driver Verifier's pool tracking and `!poolused` show them as
 /// the four characters in memory order).
 pub mod tags {

@@ -3,10 +3,9 @@
 //! MiniportStartDevice. All run at PASSIVE_LEVEL.
 
 use alloc::vec::Vec;
-use core::ffi::c_void;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
-use super::tags;
+use super::{pool_allocate, pool_free, tags};
 use crate::interrupt::Processor;
 use crate::interrupt::requirements::{self, RequirementsList};
 use crate::interrupt::rss::parse_rss_processor_info;
@@ -19,8 +18,8 @@ use crate::ndis::{
     NDIS_OBJECT_TYPE_MINIPORT_PNP_CHARACTERISTICS,
     NDIS_SIZEOF_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES_REVISION_1,
     NDIS_SIZEOF_MINIPORT_PNP_CHARACTERISTICS_REVISION_1, NDIS_STATUS, NDIS_STATUS_BUFFER_TOO_SHORT,
-    NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NdisAllocateMemoryWithTagPriority, NdisFreeMemory,
-    NdisGetRssProcessorInformation, NdisMSetMiniportAttributes, NormalPoolPriority,
+    NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NdisFreeMemory, NdisGetRssProcessorInformation,
+    NdisMSetMiniportAttributes,
 };
 
 /// Largest requirements list the driver will read: far above any real one (2048 messages in
@@ -67,20 +66,12 @@ pub unsafe extern "system" fn miniport_add_device(
     ndis_miniport_handle: NDIS_HANDLE,
     _miniport_driver_context: NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    let size = u32::try_from(size_of::<AddDeviceContext>()).unwrap_or(u32::MAX);
-    // SAFETY: NDIS passed a valid miniport handle; the call only allocates non-paged pool.
-    let context = unsafe {
-        NdisAllocateMemoryWithTagPriority(
-            ndis_miniport_handle,
-            size,
-            tags::ADD_DEVICE_CONTEXT,
-            NormalPoolPriority,
-        )
-    }
-    .cast::<AddDeviceContext>();
-    if context.is_null() {
-        return NDIS_STATUS_RESOURCES;
-    }
+    // SAFETY: NDIS passed a valid miniport handle; PASSIVE_LEVEL.
+    let block = unsafe {
+        pool_allocate(ndis_miniport_handle, size_of::<AddDeviceContext>(), tags::ADD_DEVICE_CONTEXT)
+    };
+    let Some(block) = block else { return NDIS_STATUS_RESOURCES };
+    let context = block.cast::<AddDeviceContext>().as_ptr();
     // SAFETY: `context` is a fresh, non-null allocation of `size_of::<AddDeviceContext>()`
     // bytes; pool allocations are 16-byte aligned, more than the context's 8.
     unsafe { context.write(AddDeviceContext { miniport_handle: ndis_miniport_handle }) };
@@ -99,9 +90,9 @@ pub unsafe extern "system" fn miniport_add_device(
     let status =
         unsafe { NdisMSetMiniportAttributes(ndis_miniport_handle, &raw const attributes.Header) };
     if status != NDIS_STATUS_SUCCESS {
-        // SAFETY: `context` came from NdisAllocateMemoryWithTagPriority and was not handed
-        // to NDIS (the registration failed), so it is freed exactly once, here.
-        unsafe { NdisFreeMemory(context.cast(), 0, 0) };
+        // SAFETY: `block` came from pool_allocate and was not handed to NDIS (the
+        // registration failed), so it is freed exactly once, here.
+        unsafe { pool_free(block) };
     }
     status
 }
@@ -111,10 +102,10 @@ pub unsafe extern "system" fn miniport_add_device(
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with the context MiniportAddDevice registered.
 pub unsafe extern "system" fn miniport_remove_device(miniport_add_device_context: NDIS_HANDLE) {
-    if !miniport_add_device_context.is_null() {
+    if let Some(context) = NonNull::new(miniport_add_device_context.cast::<u8>()) {
         // SAFETY: the context is the allocation MiniportAddDevice registered; NDIS calls
         // RemoveDevice once per AddDevice, so it is freed exactly once.
-        unsafe { NdisFreeMemory(miniport_add_device_context, 0, 0) };
+        unsafe { pool_free(context) };
     }
 }
 
@@ -171,37 +162,29 @@ pub unsafe extern "system" fn miniport_filter_resource_requirements(
     // owned by the PnP manager and not modified while this routine runs.
     let input = unsafe { core::slice::from_raw_parts(old_list.cast_const(), list_size) };
 
-    let Some(processors) = rss_processors(miniport_handle) else { return NDIS_STATUS_SUCCESS };
+    // SAFETY: the miniport handle saved in AddDevice; PASSIVE_LEVEL.
+    let Some(processors) = (unsafe { rss_processors(miniport_handle) }) else {
+        return NDIS_STATUS_SUCCESS;
+    };
     let Ok(list) = RequirementsList::parse(input) else { return NDIS_STATUS_SUCCESS };
     let Ok(new_size) = requirements::edited_size(&list, &processors) else {
         return NDIS_STATUS_SUCCESS;
     };
-    let Ok(new_size_ulong) = u32::try_from(new_size) else { return NDIS_STATUS_SUCCESS };
-    // SAFETY: valid miniport handle; allocates non-paged pool at PASSIVE_LEVEL.
-    let new_list = unsafe {
-        NdisAllocateMemoryWithTagPriority(
-            miniport_handle,
-            new_size_ulong,
-            tags::REQUIREMENTS_LIST,
-            NormalPoolPriority,
-        )
-    }
-    .cast::<u8>();
-    if new_list.is_null() {
-        return NDIS_STATUS_SUCCESS;
-    }
+    // SAFETY: valid miniport handle; PASSIVE_LEVEL.
+    let new_list = unsafe { pool_allocate(miniport_handle, new_size, tags::REQUIREMENTS_LIST) };
+    let Some(new_list) = new_list else { return NDIS_STATUS_SUCCESS };
     // SAFETY: `new_list` is a fresh allocation of `new_size` bytes that nothing else
     // references yet; it does not overlap the old list.
-    let output = unsafe { core::slice::from_raw_parts_mut(new_list, new_size) };
+    let output = unsafe { core::slice::from_raw_parts_mut(new_list.as_ptr(), new_size) };
     if requirements::write_edited(&list, &processors, output).is_err() {
         // SAFETY: allocated above and never published; freed exactly once.
-        unsafe { NdisFreeMemory(new_list.cast(), 0, 0) };
+        unsafe { pool_free(new_list) };
         return NDIS_STATUS_SUCCESS;
     }
     // The new list is complete: publish it, then free the old one (in that order, so the IRP
     // never points at freed memory). The PnP manager frees the new list after the IRP.
     // SAFETY: NDIS owns the IRP for this call and expects the driver to replace Information.
-    unsafe { (*irp).IoStatus.Information = new_list as usize };
+    unsafe { (*irp).IoStatus.Information = new_list.as_ptr() as usize };
     // SAFETY: the old list was allocated by the bus driver from pool; the driver that
     // replaces it frees it (NET:msi-x-resource-filtering), exactly once, and `input` is not
     // used after this point.
@@ -211,7 +194,10 @@ pub unsafe extern "system" fn miniport_filter_resource_requirements(
 
 /// The RSS processor set from NdisGetRssProcessorInformation, most preferred first; `None` if
 /// NDIS gives none or a malformed one. The buffer is freed before returning.
-fn rss_processors(miniport_handle: NDIS_HANDLE) -> Option<Vec<Processor>> {
+///
+/// # Safety
+/// `miniport_handle` is the miniport adapter handle; IRQL <= DISPATCH_LEVEL.
+unsafe fn rss_processors(miniport_handle: NDIS_HANDLE) -> Option<Vec<Processor>> {
     let mut size: usize = 0;
     // SAFETY: first of the two calls: a NULL buffer with a size of 0 asks NDIS for the size.
     let status =
@@ -219,40 +205,36 @@ fn rss_processors(miniport_handle: NDIS_HANDLE) -> Option<Vec<Processor>> {
     if status != NDIS_STATUS_BUFFER_TOO_SHORT || size == 0 || size > MAX_RSS_INFO_BYTES {
         return None;
     }
-    let size_ulong = u32::try_from(size).ok()?;
-    // SAFETY: valid miniport handle; non-paged pool at PASSIVE_LEVEL.
-    let buffer = unsafe {
-        NdisAllocateMemoryWithTagPriority(
-            miniport_handle,
-            size_ulong,
-            tags::RSS_PROCESSOR_INFO,
-            NormalPoolPriority,
-        )
-    };
-    if buffer.is_null() {
-        return None;
-    }
-    let processors = fetch_and_parse_rss(miniport_handle, buffer, size);
+    // SAFETY: valid miniport handle (caller); IRQL <= DISPATCH_LEVEL.
+    let buffer = unsafe { pool_allocate(miniport_handle, size, tags::RSS_PROCESSOR_INFO) }?;
+    // SAFETY: `buffer` holds `size` bytes and stays allocated until freed below.
+    let processors = unsafe { fetch_and_parse_rss(miniport_handle, buffer, size) };
     // SAFETY: `buffer` was allocated above and is not referenced after parsing; freed once.
-    unsafe { NdisFreeMemory(buffer, 0, 0) };
+    unsafe { pool_free(buffer) };
     processors
 }
 
-fn fetch_and_parse_rss(
+/// The second NdisGetRssProcessorInformation call, into `buffer`, and the parse.
+///
+/// # Safety
+/// `miniport_handle` is the miniport adapter handle; `buffer` holds `capacity` writable bytes,
+/// owned by the caller and not aliased during the call.
+unsafe fn fetch_and_parse_rss(
     miniport_handle: NDIS_HANDLE,
-    buffer: *mut c_void,
+    buffer: NonNull<u8>,
     capacity: usize,
 ) -> Option<Vec<Processor>> {
     let mut size = capacity;
     // SAFETY: second call: `buffer` holds `size` writable bytes, as NDIS asked for.
-    let status =
-        unsafe { NdisGetRssProcessorInformation(miniport_handle, buffer.cast(), &raw mut size) };
+    let status = unsafe {
+        NdisGetRssProcessorInformation(miniport_handle, buffer.as_ptr().cast(), &raw mut size)
+    };
     if status != NDIS_STATUS_SUCCESS || size > capacity {
         return None;
     }
     // SAFETY: NDIS filled `size` (<= capacity) bytes of `buffer`, which stays allocated and
     // unaliased until the caller frees it after this function returns.
-    let info = unsafe { core::slice::from_raw_parts(buffer.cast::<u8>().cast_const(), size) };
+    let info = unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast_const(), size) };
     let parsed = parse_rss_processor_info(info).ok()?;
     Some(parsed.into_iter().map(|p| p.processor).collect())
 }
