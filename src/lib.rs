@@ -9,6 +9,7 @@
 //! * [`interrupt`] — pure logic: editing the PnP resource-requirements list (one MSI-X message per
 //!   RSS processor plus one for "other causes"), parsing what PnP granted into an interrupt plan,
 //!   and binding VMQ receive queues to MSI-X table entries and messages.
+//! * [`hw`] — the device: the register-access seam ([`hw::Registers`]) and the 82576 code.
 //! * [`miniport`] — the thin NDIS glue (`extern "system"` callbacks) that applies those decisions.
 //!
 //! The crate is `no_std` on every target so that Linux builds catch any accidental use of `std`
@@ -29,6 +30,7 @@ extern crate std;
 // the data path. On Windows the allocator is wdk-alloc's (non-paged pool).
 extern crate alloc;
 
+pub mod hw;
 pub mod interrupt;
 pub mod miniport;
 pub mod ndis;

@@ -1,4 +1,4 @@
-//! Every ndis.sys function the driver imports (spec §3.24), declared exactly once.
+//! Every ndis.sys (and ntoskrnl) function the driver imports (spec §3.24), declared exactly once.
 //!
 //! The `ndis_imports!` macro emits, from one list, both the `unsafe extern "system"` block the
 //! driver calls and a module [`sig`] with one function-pointer type per import, spelled with the
@@ -11,13 +11,13 @@ use super::{
     NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
     NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, PHYSICAL_ADDRESS, PVOID, SIZE_T, ULONG,
-    UNICODE_STRING, USHORT,
+    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID, SIZE_T,
+    ULONG, UNICODE_STRING, USHORT,
 };
 
 macro_rules! ndis_imports {
     ($(
-        $(#[doc = $doc:literal])*
+        $(#[$meta:meta])*
         fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;
     )*) => {
         // wdk-build puts the WDK's km library directory on the search path; ndis.lib is the
@@ -25,7 +25,7 @@ macro_rules! ndis_imports {
         #[cfg_attr(windows, link(name = "ndis", kind = "static", modifiers = "-bundle"))]
         unsafe extern "system" {
             $(
-                $(#[doc = $doc])*
+                $(#[$meta])*
                 pub fn $name($($arg: $ty),*) $(-> $ret)?;
             )*
         }
@@ -37,20 +37,20 @@ macro_rules! ndis_imports {
             #[allow(clippy::wildcard_imports)]
             use super::*;
             $(
-                #[doc = concat!("Signature of the `", stringify!($name), "` import.")]
+                $(#[$meta])*
+                #[doc = concat!("\n\nSignature of the `", stringify!($name), "` import.")]
                 pub type $name = unsafe extern "system" fn($($ty),*) $(-> $ret)?;
             )*
         }
 
         // The declarations above and their `sig` types come from the same tokens; this proves
         // it to the compiler as well.
-        const _: () = {
-            $( let _: sig::$name = $name; )*
-        };
-
-        /// Names of every declared import, in declaration order (for the simulator's coverage
-        /// check and for documentation).
-        pub const IMPORT_NAMES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            $(#[$meta])*
+            const _: () = {
+                let _: sig::$name = $name;
+            };
+        )*
     };
 }
 
@@ -180,4 +180,14 @@ ndis_imports! {
     fn NdisMUnmapIoSpace(MiniportAdapterHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: ULONG);
     /// Number of processors a group can hold.
     fn NdisGroupMaxProcessorCount(Group: USHORT) -> ULONG;
+    /// (ntoskrnl) The processor the caller runs on: which CPU an ISR or DPC really ran on.
+    fn KeGetCurrentProcessorNumberEx(ProcNumber: *mut PROCESSOR_NUMBER) -> ULONG;
+    /// (Linux only) Reads a device register. On Windows x64 READ_REGISTER_ULONG is an inline
+    /// volatile access in wdm.h, not an export, and `hw::mmio` does exactly that instead; on
+    /// Linux the simulated ndis.sys provides it and routes the access to QEMU's 82576.
+    #[cfg(not(windows))]
+    fn READ_REGISTER_ULONG(Register: *const ULONG) -> ULONG;
+    /// (Linux only) Writes a device register; see `READ_REGISTER_ULONG`.
+    #[cfg(not(windows))]
+    fn WRITE_REGISTER_ULONG(Register: *mut ULONG, Value: ULONG);
 }
