@@ -180,6 +180,9 @@ ndis_imports! {
     fn NdisMUnmapIoSpace(MiniportAdapterHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: ULONG);
     /// Number of processors a group can hold.
     fn NdisGroupMaxProcessorCount(Group: USHORT) -> ULONG;
+    /// (ntoskrnl) Busy-waits `MicroSeconds` (what NdisStallExecution expands to): device
+    /// bring-up polls with bounded stalls, never sleeps (MiniportInitializeEx may hold locks).
+    fn KeStallExecutionProcessor(MicroSeconds: ULONG);
     /// (ntoskrnl) The processor the caller runs on: which CPU an ISR or DPC really ran on.
     fn KeGetCurrentProcessorNumberEx(ProcNumber: *mut PROCESSOR_NUMBER) -> ULONG;
     /// (Linux only) Reads a device register. On Windows x64 READ_REGISTER_ULONG is an inline
