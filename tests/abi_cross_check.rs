@@ -586,3 +586,32 @@ fn constants_interrupts() {
             LevelSensitive, Latched;
     }
 }
+
+#[test]
+fn layout_link_state() {
+    same_layout!(ours::NDIS_LINK_STATE, win32_ndis::NDIS_LINK_STATE, {
+        Header, MediaConnectState, MediaDuplexState, XmitLinkSpeed, RcvLinkSpeed, PauseFunctions,
+        AutoNegotiationFlags,
+    });
+}
+
+#[test]
+fn constants_link_state_mac_options_packet_filters() {
+    same_values! {
+        wdk_ndis, win32_ndis =>
+            NDIS_LINK_STATE_REVISION_1, NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED,
+            NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED, NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED,
+            NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA, NDIS_MAC_OPTION_TRANSFERS_NOT_PEND,
+            NDIS_MAC_OPTION_NO_LOOPBACK, NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN,
+            NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_MULTICAST, NDIS_PACKET_TYPE_ALL_MULTICAST,
+            NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_PROMISCUOUS;
+        win32_ndis =>
+            MediaConnectStateUnknown, MediaConnectStateConnected, MediaConnectStateDisconnected,
+            MediaDuplexStateUnknown, MediaDuplexStateHalf, MediaDuplexStateFull,
+            NdisPauseFunctionsUnsupported;
+    }
+    assert_eq!(
+        ours::NDIS_SIZEOF_LINK_STATE_REVISION_1 as usize,
+        size_of::<win32_ndis::NDIS_LINK_STATE>()
+    );
+}

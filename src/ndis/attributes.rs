@@ -443,3 +443,54 @@ assert_layout!(NDIS_SHARED_MEMORY_PARAMETERS, size 0x48, {
     Usage: 0x1C, Length: 0x20, VirtualAddress: 0x28, SGListBufferLength: 0x30,
     SGListBuffer: 0x38, VPortId: 0x40,
 });
+
+// ---------------------------------------------------------------------------------------------
+// Link state and device PnP events (not in spec §3; layouts from ntddndis.h/ndis.h, checked
+// against windows-sys where it has them: tests/abi_cross_check.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// `NDIS_LINK_STATE`: the buffer of an `NDIS_STATUS_LINK_STATE` indication.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NDIS_LINK_STATE {
+    /// `{NDIS_OBJECT_TYPE_DEFAULT, 1, 0x28}`.
+    pub Header: NDIS_OBJECT_HEADER,
+    /// `NET_IF_MEDIA_CONNECT_STATE`.
+    pub MediaConnectState: ULONG,
+    /// `NET_IF_MEDIA_DUPLEX_STATE`.
+    pub MediaDuplexState: ULONG,
+    /// Bits per second.
+    pub XmitLinkSpeed: ULONG64,
+    /// Bits per second.
+    pub RcvLinkSpeed: ULONG64,
+    /// `NDIS_SUPPORTED_PAUSE_FUNCTIONS`.
+    pub PauseFunctions: ULONG,
+    /// `NDIS_LINK_STATE_*_AUTO_NEGOTIATED`.
+    pub AutoNegotiationFlags: ULONG,
+}
+assert_layout!(NDIS_LINK_STATE, size 0x28, {
+    Header: 0x0, MediaConnectState: 0x4, MediaDuplexState: 0x8, XmitLinkSpeed: 0x10,
+    RcvLinkSpeed: 0x18, PauseFunctions: 0x20, AutoNegotiationFlags: 0x24,
+});
+
+/// `NET_DEVICE_PNP_EVENT` as MiniportDevicePnPEventNotify receives it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NET_DEVICE_PNP_EVENT_FIELDS {
+    /// `{NDIS_OBJECT_TYPE_DEFAULT, 1, …}`.
+    pub Header: NDIS_OBJECT_HEADER,
+    /// Port.
+    pub PortNumber: NDIS_PORT_NUMBER,
+    /// `NDIS_DEVICE_PNP_EVENT`.
+    pub DevicePnPEvent: ULONG,
+    /// Event-specific data.
+    pub InformationBuffer: PVOID,
+    /// Its length.
+    pub InformationBufferLength: ULONG,
+    /// Reserved for NDIS.
+    pub NdisReserved: [PVOID; 2],
+}
+assert_layout!(NET_DEVICE_PNP_EVENT_FIELDS, size 0x30, {
+    Header: 0x0, PortNumber: 0x4, DevicePnPEvent: 0x8, InformationBuffer: 0x10,
+    InformationBufferLength: 0x18, NdisReserved: 0x20,
+});

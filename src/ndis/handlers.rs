@@ -14,11 +14,8 @@ pub struct DRIVER_OBJECT {
     _opaque: [u8; 0],
 }
 
-/// `NET_DEVICE_PNP_EVENT`: opaque until the driver reads its fields.
-#[repr(C)]
-pub struct NET_DEVICE_PNP_EVENT {
-    _opaque: [u8; 0],
-}
+/// `NET_DEVICE_PNP_EVENT` (fields in [`NET_DEVICE_PNP_EVENT_FIELDS`](super::NET_DEVICE_PNP_EVENT_FIELDS)).
+pub type NET_DEVICE_PNP_EVENT = super::NET_DEVICE_PNP_EVENT_FIELDS;
 
 /// `UNICODE_STRING` (counted UTF-16, not NUL-terminated).
 #[repr(C)]
