@@ -10,6 +10,7 @@
 //!   RSS processor plus one for "other causes"), parsing what PnP granted into an interrupt plan,
 //!   and binding VMQ receive queues to MSI-X table entries and messages.
 //! * [`hw`] — the device: the register-access seam ([`hw::Registers`]) and the 82576 code.
+//! * [`vmq`] — the VMQ control path, pure: capabilities (and, later, queues and filters).
 //! * [`miniport`] — the thin NDIS glue (`extern "system"` callbacks) that applies those decisions.
 //!
 //! The crate is `no_std` on every target so that Linux builds catch any accidental use of `std`
@@ -34,6 +35,7 @@ pub mod hw;
 pub mod interrupt;
 pub mod miniport;
 pub mod ndis;
+pub mod vmq;
 
 #[cfg(windows)]
 mod kernel;

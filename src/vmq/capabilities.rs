@@ -1,0 +1,160 @@
+//! The receive-filter capabilities MiniportInitializeEx reports in its hardware-assist
+//! attributes (spec §2.1): the **hardware** capabilities, always in full, and the **current**
+//! ones, which the interrupt plan (and, later, the `*VMQ` keywords) decide.
+
+use crate::interrupt::plan::InterruptPlan;
+use crate::ndis::{
+    NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_RECEIVE_FILTER_CAPABILITIES,
+    NDIS_RECEIVE_FILTER_CAPABILITIES_REVISION_2,
+    NDIS_RECEIVE_FILTER_DYNAMIC_PROCESSOR_AFFINITY_CHANGE_SUPPORTED,
+    NDIS_RECEIVE_FILTER_INTERRUPT_VECTOR_COALESCING_SUPPORTED,
+    NDIS_RECEIVE_FILTER_MAC_HEADER_DEST_ADDR_SUPPORTED, NDIS_RECEIVE_FILTER_MAC_HEADER_SUPPORTED,
+    NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
+    NDIS_RECEIVE_FILTER_TEST_HEADER_FIELD_EQUAL_SUPPORTED, NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED,
+    NDIS_RECEIVE_FILTER_VM_QUEUES_ENABLED, NDIS_RECEIVE_FILTER_VMQ_FILTERS_ENABLED,
+    NDIS_SIZEOF_RECEIVE_FILTER_CAPABILITIES_REVISION_2,
+};
+
+/// What the NIC can do for VMQ, independent of the grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmqHardware {
+    /// VM queues besides the default queue (82576 in VMDq mode: 8 pools − the default = 7).
+    pub queues: u32,
+    /// Unicast MAC filters available to VM queues (receive-address registers minus the one
+    /// holding the adapter's own address).
+    pub mac_filters: u32,
+    /// Whether the NIC can filter on VLAN id (82576: VLVF with per-pool selection).
+    pub vlan_filtering: bool,
+}
+
+impl VmqHardware {
+    /// The 82576 in VMDq mode, as QEMU models it (igb-qemu.md §4, spec §4.7): 8 pools (pool 0
+    /// is the default queue), 16 receive-address registers (RAR0 is the adapter's own MAC),
+    /// 32 VLVF entries.
+    pub const IGB_82576: Self = Self { queues: 7, mac_filters: 15, vlan_filtering: true };
+}
+
+/// The capabilities the hardware supports, reported in full whatever the grant and the
+/// keywords: VM queues with MSI-X, dynamic affinity change and vector coalescing (both
+/// mandatory for NDIS 6.30 VMQ), MAC destination and VLAN id equality tests, never lookahead
+/// split.
+#[must_use]
+pub fn hardware_capabilities(hardware: VmqHardware) -> NDIS_RECEIVE_FILTER_CAPABILITIES {
+    let mut mac_fields = NDIS_RECEIVE_FILTER_MAC_HEADER_DEST_ADDR_SUPPORTED;
+    if hardware.vlan_filtering {
+        mac_fields |= NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED;
+    }
+    NDIS_RECEIVE_FILTER_CAPABILITIES {
+        Header: header(),
+        Flags: 0,
+        EnabledFilterTypes: NDIS_RECEIVE_FILTER_VMQ_FILTERS_ENABLED,
+        EnabledQueueTypes: NDIS_RECEIVE_FILTER_VM_QUEUES_ENABLED,
+        // Never more queues than MAC filters available to VMs.
+        NumQueues: hardware.queues.min(hardware.mac_filters),
+        SupportedQueueProperties: NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED
+            | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED
+            | NDIS_RECEIVE_FILTER_DYNAMIC_PROCESSOR_AFFINITY_CHANGE_SUPPORTED
+            | NDIS_RECEIVE_FILTER_INTERRUPT_VECTOR_COALESCING_SUPPORTED,
+        SupportedFilterTests: NDIS_RECEIVE_FILTER_TEST_HEADER_FIELD_EQUAL_SUPPORTED,
+        SupportedHeaders: NDIS_RECEIVE_FILTER_MAC_HEADER_SUPPORTED,
+        SupportedMacHeaderFields: mac_fields,
+        MaxMacHeaderFilters: hardware.mac_filters,
+        ..NDIS_RECEIVE_FILTER_CAPABILITIES::default()
+    }
+}
+
+/// The capabilities enabled now: the hardware capabilities with `NumQueues` lowered to what
+/// the interrupt plan offers, or — when the plan turns VMQ off — the header alone, every other
+/// field 0 (which is how NDIS learns that VMQ is disabled).
+#[must_use]
+pub fn current_capabilities(
+    hardware: VmqHardware,
+    plan: &InterruptPlan,
+) -> NDIS_RECEIVE_FILTER_CAPABILITIES {
+    if !plan.vmq_enabled() {
+        return NDIS_RECEIVE_FILTER_CAPABILITIES {
+            Header: header(),
+            ..NDIS_RECEIVE_FILTER_CAPABILITIES::default()
+        };
+    }
+    let full = hardware_capabilities(hardware);
+    NDIS_RECEIVE_FILTER_CAPABILITIES { NumQueues: full.NumQueues.min(plan.vmq_queues), ..full }
+}
+
+const fn header() -> NDIS_OBJECT_HEADER {
+    NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_DEFAULT,
+        NDIS_RECEIVE_FILTER_CAPABILITIES_REVISION_2,
+        NDIS_SIZEOF_RECEIVE_FILTER_CAPABILITIES_REVISION_2,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interrupt::grant::{Grant, GrantedMessage, InterruptKind};
+    use crate::interrupt::plan::plan_interrupts;
+    use crate::ndis::NDIS_RECEIVE_FILTER_LOOKAHEAD_SPLIT_SUPPORTED;
+    use std::vec::Vec;
+
+    fn msix_plan(receive_processors: u8, table: u16) -> InterruptPlan {
+        let mut messages = std::vec![GrantedMessage { group: 0, affinity: u64::MAX }];
+        messages
+            .extend((0..receive_processors).map(|n| GrantedMessage { group: 0, affinity: 1 << n }));
+        plan_interrupts(
+            &Grant { kind: InterruptKind::MsiX, messages },
+            Some(table),
+            VmqHardware::IGB_82576.queues,
+        )
+    }
+
+    #[test]
+    fn hardware_capabilities_are_the_vmq_minimum_and_more() {
+        let caps = hardware_capabilities(VmqHardware::IGB_82576);
+        assert_eq!((caps.Header.Type, caps.Header.Revision, caps.Header.Size), (0x80, 2, 0x54));
+        assert_ne!(caps.SupportedQueueProperties & NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED, 0);
+        assert_ne!(
+            caps.SupportedQueueProperties
+                & NDIS_RECEIVE_FILTER_DYNAMIC_PROCESSOR_AFFINITY_CHANGE_SUPPORTED,
+            0
+        );
+        assert_ne!(
+            caps.SupportedQueueProperties
+                & NDIS_RECEIVE_FILTER_INTERRUPT_VECTOR_COALESCING_SUPPORTED,
+            0
+        );
+        assert_eq!(
+            caps.SupportedQueueProperties & NDIS_RECEIVE_FILTER_LOOKAHEAD_SPLIT_SUPPORTED,
+            0
+        );
+        assert_eq!((caps.MinLookaheadSplitSize, caps.MaxLookaheadSplitSize), (0, 0));
+        assert_eq!(caps.NumQueues, 7);
+        assert!(caps.MaxMacHeaderFilters >= caps.NumQueues);
+    }
+
+    #[test]
+    fn current_capabilities_follow_the_plan() {
+        let hw = VmqHardware::IGB_82576;
+        assert_eq!(current_capabilities(hw, &msix_plan(8, 10)).NumQueues, 7);
+        assert_eq!(current_capabilities(hw, &msix_plan(3, 10)).NumQueues, 3);
+        let off = current_capabilities(hw, &msix_plan(0, 10));
+        assert_eq!(
+            off,
+            NDIS_RECEIVE_FILTER_CAPABILITIES { Header: header(), ..Default::default() }
+        );
+        let fields: Vec<u32> =
+            [off.NumQueues, off.SupportedQueueProperties, off.EnabledFilterTypes].to_vec();
+        assert_eq!(fields, [0, 0, 0]);
+    }
+
+    #[test]
+    fn queues_never_exceed_mac_filters() {
+        let caps =
+            hardware_capabilities(VmqHardware { queues: 8, mac_filters: 3, vlan_filtering: false });
+        assert_eq!(caps.NumQueues, 3);
+        assert_eq!(
+            caps.SupportedMacHeaderFields,
+            NDIS_RECEIVE_FILTER_MAC_HEADER_DEST_ADDR_SUPPORTED
+        );
+    }
+}
