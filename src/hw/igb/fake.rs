@@ -9,7 +9,7 @@ use std::vec::Vec;
 use super::regs::{
     CTRL, CTRL_GIO_MASTER_DISABLE, CTRL_RST, EECD, EECD_PRES, EERD, EERD_ADDR_SHIFT,
     EERD_DATA_SHIFT, EERD_DONE, EERD_START, EIAC, EICR, EICS, EIMC, EIMS, EITR, GPIE,
-    GPIE_MSIX_MODE, GPIE_NSICR, ICR, ICR_INT_ASSERTED, ICS, IMC, IMS, MDIC, MDIC_ERROR,
+    GPIE_MSIX_MODE, GPIE_NSICR, IAM, ICR, ICR_INT_ASSERTED, ICS, IMC, IMS, MDIC, MDIC_ERROR,
     MDIC_PHY_SHIFT, MDIC_READY, NUM_VECTORS, PHY_ADDRESS, RAH, RAH_AV, RAL, RXDCTL, RXDCTL_ENABLE,
     STATUS, STATUS_GIO_MASTER_ENABLE,
 };
@@ -205,12 +205,14 @@ impl FakeIgb {
                 // igb_mac_icr_read: cleared by the read unless MSI-X is on, NSICR is off, IMS
                 // is non-zero and INT_ASSERTED is clear.
                 let icr = self.get(ICR);
-                if self.get(GPIE) & GPIE_NSICR != 0
-                    || self.get(IMS) == 0
-                    || icr & ICR_INT_ASSERTED != 0
-                    || !self.msix_enabled.get()
-                {
+                let nsicr = self.get(GPIE) & GPIE_NSICR != 0;
+                let asserted = icr & ICR_INT_ASSERTED != 0;
+                if nsicr || self.get(IMS) == 0 || asserted || !self.msix_enabled.get() {
                     self.set(ICR, 0);
+                }
+                // igb_nsicr: the legacy auto-mask (IAM) applies on NSICR or a real assertion.
+                if nsicr || (self.get(IMS) != 0 && asserted) {
+                    self.clear(IMS, self.get(IAM));
                 }
                 icr
             }

@@ -70,7 +70,10 @@ fn flush(regs: &impl Registers) -> Result<(), IgbError> {
 /// 4. EIAC |= the entry's bit: EICR auto-clears when the message is sent, so the next cause
 ///    sends a new message without the ISR touching EICR (igb-qemu §6). EIAM is not written: it
 ///    is broken in QEMU (a write ORs in the complement) and only matters with GPIE.EIAME.
-/// 5. IMS = [`MSIX_OTHER_CAUSES`], then EIMS = the entry's bit.
+/// 5. IAM = 0: with NSICR set, every ICR read would also clear the IAM bits from IMS (the
+///    legacy auto-mask; QEMU's `igb_nsicr`), silently disabling the link interrupt after the first
+///    [`other_causes`]. Reset clears IAM; it is written anyway so nothing depends on history.
+/// 6. IMS = [`MSIX_OTHER_CAUSES`], then EIMS = the entry's bit.
 ///
 /// Call after [`super::reset`] (which leaves every IVAR invalid and EIAC clear) and before
 /// routing queues; the MSI-X table itself (address, data, mask) is programmed by the OS.
@@ -83,6 +86,7 @@ pub fn configure_msix(regs: &impl Registers, other_entry: u32) -> Result<(), Igb
     regs.write32(IVAR_MISC, (IVAR_VALID | other_entry) << IVAR_MISC_OTHER_SHIFT);
     regs.write32(EITR(other_entry), 0);
     set_auto_clear(regs, bit)?;
+    regs.write32(IAM, 0);
     regs.write32(IMS, MSIX_OTHER_CAUSES);
     regs.write32(EIMS, bit);
     flush(regs)

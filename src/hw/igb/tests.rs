@@ -8,9 +8,9 @@ use super::fake::{Access, CountingStall, FakeIgb, Mdic};
 use super::interrupts::{IvarSlot, ivar_slot};
 use super::regs::{
     CTRL, CTRL_FRCDPX, CTRL_FRCSPD, CTRL_GIO_MASTER_DISABLE, CTRL_RST, CTRL_SLU, EERD, EIAC, EICR,
-    EIMC, EIMS, EITR, GPIE, GPIE_MSIX_MODE, GPIE_NSICR, ICR, ICR_INT_ASSERTED, ICR_LSC, ICR_RXDW,
-    ICR_RXO, ICR_TXDW, IMC, IMS, IVAR_MISC, IVAR0, MDIC, RAH, RAH_AV, RAL, RCTL, STATUS, TCTL,
-    TCTL_PSP,
+    EIMC, EIMS, EITR, GPIE, GPIE_MSIX_MODE, GPIE_NSICR, IAM, ICR, ICR_INT_ASSERTED, ICR_LSC,
+    ICR_RXDW, ICR_RXO, ICR_TXDW, IMC, IMS, IVAR_MISC, IVAR0, MDIC, RAH, RAH_AV, RAL, RCTL, STATUS,
+    TCTL, TCTL_PSP,
 };
 use super::{
     AUTO_READ_POLL_US, AUTO_READ_POLLS, Causes, EERD_POLL_US, EERD_POLLS, IgbError, LinkState,
@@ -405,6 +405,7 @@ fn entries_are_enabled_and_disabled_by_their_bit() {
 fn other_causes_reads_and_clears_icr() {
     let fake = FakeIgb::new(MAC);
     fake.msix_enabled.set(true);
+    fake.set(IAM, ALL_ONES); // left behind by an earlier owner
     configure_msix(&fake, 0).unwrap();
     fake.set(ICR, ICR_LSC | ICR_RXO);
     assert_eq!(
@@ -414,6 +415,8 @@ fn other_causes_reads_and_clears_icr() {
     // Cleared by that read (GPIE.NSICR), so the next link change is a new edge.
     assert_eq!(fake.get(ICR), 0);
     assert_eq!(other_causes(&fake).map(|c| c.link_changed), Ok(false));
+    // ...and the link interrupt is still enabled after those reads (no IAM auto-mask).
+    assert_eq!(fake.get(IMS), ICR_LSC);
     fake.gone.set(true);
     assert_eq!(other_causes(&fake), Err(IgbError::DeviceGone));
 }
