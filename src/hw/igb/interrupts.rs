@@ -58,8 +58,8 @@ fn flush(regs: &impl Registers) -> Result<(), IgbError> {
 /// In this order (Linux igb's `igb_configure_msix` and `igb_irq_enable`, checked against
 /// igb-qemu §6 and §10):
 /// 1. GPIE = MSIX_MODE | NSICR | PBA, **first**: "Turn on MSI-X capability first, or our settings
-///    won't stick" (Linux). In QEMU, EIAC ignores writes and EIMS/EIMC use another bit layout
-///    until MSIX_MODE is set (igb-qemu §13.3). NSICR makes every ICR read clear ICR: without it,
+///    won't stick" (Linux). In QEMU, EIAC ignores writes and EIMS/EIMC/EICS/EICR accept another
+///    bit mask until MSIX_MODE is set (igb-qemu §13.3). NSICR makes every ICR read clear ICR: without it,
 ///    QEMU never clears ICR on read in MSI-X mode, and a link change that stays latched cannot
 ///    raise the vector again (causes are edge-triggered, igb-qemu §6). EIAME is left off: QEMU
 ///    implements no auto-masking, and the driver masks vectors itself.
@@ -68,8 +68,9 @@ fn flush(regs: &impl Registers) -> Result<(), IgbError> {
 /// 3. `EITR(other_entry)` = 0: no throttling of the rare link events. EITR survives CTRL.RST in
 ///    QEMU (igb-qemu §6), so it is set rather than assumed.
 /// 4. EIAC |= the entry's bit: EICR auto-clears when the message is sent, so the next cause
-///    sends a new message without the ISR touching EICR (igb-qemu §6). EIAM is not written: it
-///    is broken in QEMU (a write ORs in the complement) and only matters with GPIE.EIAME.
+///    sends a new message without the ISR touching EICR (igb-qemu §6). EIAM is not written:
+///    reset leaves it 0 (no auto-masking; the driver masks vectors itself), and QEMU's write
+///    handler is broken (a write ORs in the complement, so writing 0 sets every bit).
 /// 5. IAM = 0: with NSICR set, every ICR read would also clear the IAM bits from IMS (the
 ///    legacy auto-mask; QEMU's `igb_nsicr`), silently disabling the link interrupt after the first
 ///    [`other_causes`]. Reset clears IAM; it is written anyway so nothing depends on history.

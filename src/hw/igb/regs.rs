@@ -476,7 +476,8 @@ pub const ICR_DOUTSYNC: u32     = 1 << 28;
 /// ICR: device reset asserted (routed through IVAR_MISC byte 0 in QEMU).
 pub const ICR_DRSTA: u32        = 1 << 30;
 /// ICR: an interrupt was asserted; a shared-line ISR claims the interrupt only with this bit.
-/// QEMU sets it whenever ICR is non-zero, even for masked causes (`igb_fix_icr_asserted`).
+/// In single-vector mode QEMU sets it whenever ICR is non-zero, even for masked causes
+/// (`igb_fix_icr_asserted`); in MSI-X mode it never sets it.
 pub const ICR_INT_ASSERTED: u32 = 1 << 31;
 
 // ---- GPIE ------------------------------------------------------------------------------------
