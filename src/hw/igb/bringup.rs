@@ -171,9 +171,10 @@ fn mac_from_rar0(regs: &impl Registers) -> Result<Option<[u8; 6]>, IgbError> {
 /// Call after [`reset`], so RAR0 holds the hardware-loaded value and not whatever an earlier
 /// driver programmed. Each EEPROM word is polled at most [`EERD_POLLS`] times.
 ///
-/// Note for real dual-port boards: words 0-2 hold LAN port 0's address; the datasheet derives
-/// port 1's from it, and the hardware does that when it loads RAR0. QEMU's 82576 is a single
-/// function, where both sources agree.
+/// Not verified on silicon: on a dual-port board, EEPROM words 0-2 are the first port's address,
+/// and the second port's is derived from it. Linux igb reads the 82576's address from RAR0,
+/// which the hardware loads per port at reset, so on such boards RAR0 would be the better first
+/// source. QEMU's 82576 is a single function, where both sources agree.
 ///
 /// # Errors
 /// [`IgbError::DeviceGone`] on an all-ones read (never reported as an address);
