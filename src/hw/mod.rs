@@ -1,4 +1,4 @@
-//! Hardware: the device-register seam and (from issue [3/8] on) the 82576 itself.
+//! Hardware: the device-register seam and the 82576 itself ([`igb`]).
 //!
 //! Device code never dereferences a BAR pointer directly. It goes through [`Registers`], which
 //! the driver implements with [`mmio::MappedBar`]. On Windows that is a volatile access to the
@@ -6,6 +6,7 @@
 //! exported by the simulated ndis.sys, which forwards them to QEMU's emulated 82576. Tests of
 //! device logic can also supply a plain register file.
 
+pub mod igb;
 pub mod mmio;
 
 /// 32-bit access to one device register space (a memory BAR), by byte offset.
@@ -23,3 +24,14 @@ pub trait Registers {
 /// What a register read returns when the device is gone (PCI master abort) or the offset is
 /// invalid.
 pub const ALL_ONES: u32 = u32::MAX;
+
+/// A busy wait, for device steps that need real time to pass (a reset settling, an EEPROM word
+/// being fetched). The driver implements it with KeStallExecutionProcessor, which is allowed at
+/// any IRQL; tests implement it with a sleep or with a counter.
+///
+/// Device code only ever stalls a bounded number of times with small arguments, so the total
+/// wait of any one operation is known in advance (each polling loop documents its bound).
+pub trait Stall {
+    /// Waits at least `us` microseconds.
+    fn stall_us(&self, us: u32);
+}
