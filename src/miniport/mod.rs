@@ -6,6 +6,8 @@
 //! saying why the contract holds. Buffers NDIS or PnP hand over are turned into byte slices
 //! once, with their length bounded, and parsed by safe code.
 
+pub mod adapter;
+pub mod driver;
 pub mod msix;
 pub mod pnp;
 
@@ -45,6 +47,8 @@ pub(crate) unsafe fn pool_free(block: NonNull<u8>) {
 /// Pool tags, one per purpose (Driver Verifier's pool tracking and `!poolused` show them as
 /// the four characters in memory order).
 pub mod tags {
+    /// The adapter context (MiniportInitializeEx .. MiniportHaltEx).
+    pub const ADAPTER: u32 = u32::from_ne_bytes(*b"VqAp");
     /// The add-device context.
     pub const ADD_DEVICE_CONTEXT: u32 = u32::from_ne_bytes(*b"VqAd");
     /// The edited resource-requirements list (freed by the PnP manager, not by the driver).

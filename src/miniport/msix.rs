@@ -164,7 +164,7 @@ pub unsafe fn interrupt_plan(
 ///
 /// # Safety
 /// `base` is NULL or points to such a structure, valid and unchanged for `'a`.
-unsafe fn counted_bytes<'a>(
+pub(crate) unsafe fn counted_bytes<'a>(
     base: *const u8,
     count_offset: usize,
     header_size: usize,

@@ -1,0 +1,824 @@
+//! The adapter: MiniportInitializeEx and MiniportHaltEx, the interrupt handlers, and the other
+//! handlers NDIS requires of every miniport.
+//!
+//! Scope today (issue [3/8]): bring-up and teardown, the interrupt plan, link-state
+//! indications through the "other causes" vector. The receive and send paths arrive in issue
+//! [4/8]; until then the adapter indicates no receives, completes every send with a failure
+//! status, and answers every OID with `NDIS_STATUS_NOT_SUPPORTED` (NDIS answers the ones it
+//! can from the attributes registered here).
+
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use super::{msix, pool_allocate, pool_free, tags};
+use crate::hw::igb::{self, LinkState};
+use crate::hw::mmio::MappedBar;
+use crate::hw::{ALL_ONES, Registers};
+use crate::interrupt::MsixOp;
+use crate::interrupt::binding::Binder;
+use crate::interrupt::grant::{InterruptKind, partial_descriptors};
+use crate::interrupt::plan::{InterruptPlan, unreadable_grant_plan};
+use crate::ndis::{
+    BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE,
+    IF_TYPE_ETHERNET_CSMACD, MediaConnectStateConnected, MediaConnectStateDisconnected,
+    MediaDuplexStateFull, MediaDuplexStateHalf, MediaDuplexStateUnknown, NDIS_HANDLE,
+    NDIS_LINK_STATE, NDIS_LINK_STATE_REVISION_1, NDIS_MAC_OPTION_8021P_PRIORITY,
+    NDIS_MAC_OPTION_8021Q_VLAN, NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA, NDIS_MAC_OPTION_NO_LOOPBACK,
+    NDIS_MAC_OPTION_TRANSFERS_NOT_PEND, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES_REVISION_3,
+    NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2, NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER,
+    NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE, NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK,
+    NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    NDIS_MINIPORT_INTERRUPT_REVISION_1, NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT,
+    NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+    NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+    NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PACKET_TYPE_ALL_MULTICAST,
+    NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_MULTICAST,
+    NDIS_PACKET_TYPE_PROMISCUOUS, NDIS_PORT_NUMBER, NDIS_RECEIVE_FILTER_CAPABILITIES,
+    NDIS_SIZEOF_LINK_STATE_REVISION_1, NDIS_SIZEOF_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+    NDIS_SIZEOF_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES_REVISION_3,
+    NDIS_SIZEOF_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+    NDIS_SIZEOF_MINIPORT_INTERRUPT_CHARACTERISTICS_REVISION_1,
+    NDIS_SIZEOF_STATUS_INDICATION_REVISION_1, NDIS_STATUS, NDIS_STATUS_ADAPTER_NOT_READY,
+    NDIS_STATUS_FAILURE, NDIS_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1,
+    NDIS_STATUS_LINK_STATE, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_RESOURCES,
+    NDIS_STATUS_SUCCESS, NET_BUFFER_LIST, NET_DEVICE_PNP_EVENT, NET_IF_ACCESS_BROADCAST,
+    NET_IF_CONNECTION_DEDICATED, NET_IF_DIRECTION_SENDRECEIVE, NdisDevicePnPEventSurpriseRemoved,
+    NdisInterfacePci, NdisMDeregisterInterruptEx, NdisMIndicateStatusEx, NdisMMapIoSpace,
+    NdisMRegisterInterruptEx, NdisMSendNetBufferListsComplete, NdisMSetMiniportAttributes,
+    NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported, NdisPhysicalMedium802_3,
+    PVOID, ULONG,
+};
+use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capabilities};
+
+/// The 82576's register BAR (BAR0) is 128 KiB; the 16 KiB BAR3 holds the MSI-X table, which
+/// the OS owns and the driver never maps.
+pub const IGB_REGISTER_BAR_LENGTH: u32 = 0x2_0000;
+/// Ethernet MTU the adapter reports.
+pub const MTU: u32 = 1500;
+/// Largest translated resource list the driver reads, in descriptors.
+const MAX_RESOURCE_DESCRIPTORS: usize = crate::interrupt::MAX_MESSAGES_PER_FUNCTION + 64;
+
+/// Per-adapter state (MiniportAdapterContext), in non-paged pool from InitializeEx to HaltEx.
+pub struct Adapter {
+    miniport_handle: NDIS_HANDLE,
+    /// BAR0, once mapped.
+    bar: Option<MappedBar>,
+    /// Set by MiniportDevicePnPEventNotify(SurpriseRemoved), or when a register read comes back
+    /// all-ones: from then on the hardware is not touched.
+    surprise_removed: AtomicBool,
+    interrupt_handle: NDIS_HANDLE,
+    plan: InterruptPlan,
+    /// Queue ↔ table entry ↔ message binding (VMQ on only); used by the VMQ OIDs.
+    binder: Option<Binder>,
+    permanent_mac: [u8; 6],
+    /// Causes an ISR saw and its DPC has not handled yet (`igb::CAUSE_*` bits).
+    pending_causes: AtomicU32,
+    /// Whether the adapter is Running (Restart) rather than Paused.
+    running: AtomicBool,
+}
+
+impl Registers for Adapter {
+    fn read32(&self, offset: u32) -> u32 {
+        match &self.bar {
+            Some(bar) if !self.surprise_removed.load(Ordering::Acquire) => bar.read32(offset),
+            _ => ALL_ONES,
+        }
+    }
+
+    fn write32(&self, offset: u32, value: u32) {
+        if let Some(bar) = &self.bar
+            && !self.surprise_removed.load(Ordering::Acquire)
+        {
+            bar.write32(offset, value);
+        }
+    }
+}
+
+/// Busy-waits with KeStallExecutionProcessor, for the bounded polls of device bring-up.
+struct KernelStall;
+
+impl crate::hw::Stall for KernelStall {
+    fn stall_us(&self, microseconds: u32) {
+        // SAFETY: KeStallExecutionProcessor may be called at any IRQL; it only spins.
+        unsafe { crate::ndis::KeStallExecutionProcessor(microseconds) };
+    }
+}
+
+impl Adapter {
+    fn new(miniport_handle: NDIS_HANDLE) -> Self {
+        Self {
+            miniport_handle,
+            bar: None,
+            surprise_removed: AtomicBool::new(false),
+            interrupt_handle: ptr::null_mut(),
+            plan: unreadable_grant_plan(false),
+            binder: None,
+            permanent_mac: [0; 6],
+            pending_causes: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    /// The interrupt plan decided at Initialize.
+    #[must_use]
+    pub const fn plan(&self) -> &InterruptPlan {
+        &self.plan
+    }
+
+    /// The queue binder, when VMQ is on.
+    #[must_use]
+    pub const fn binder(&self) -> Option<&Binder> {
+        self.binder.as_ref()
+    }
+
+    /// The MAC address read from the EEPROM (or RAR0).
+    #[must_use]
+    pub const fn permanent_mac(&self) -> [u8; 6] {
+        self.permanent_mac
+    }
+
+    /// Releases what Initialize acquired, in reverse order. Safe to call on a partially
+    /// initialized adapter (Initialize failure paths) and exactly once from Halt.
+    ///
+    /// # Safety
+    /// PASSIVE_LEVEL; no ISR or DPC of this adapter runs afterwards (NdisMDeregisterInterruptEx
+    /// waits for them).
+    unsafe fn release_resources(&mut self) {
+        if self.bar.is_some() {
+            igb::disable_all_interrupts(&*self);
+        }
+        if !self.interrupt_handle.is_null() {
+            // SAFETY: the handle NdisMRegisterInterruptEx returned, deregistered once; it
+            // waits for running ISRs and DPCs of this adapter.
+            unsafe { NdisMDeregisterInterruptEx(self.interrupt_handle) };
+            self.interrupt_handle = ptr::null_mut();
+        }
+        if let Some(bar) = self.bar.take() {
+            // SAFETY: the mapping NdisMMapIoSpace made, with its length; unmapped once, after
+            // the last register access (interrupts are deregistered above).
+            unsafe {
+                NdisMUnmapIoSpace(self.miniport_handle, bar.base().as_ptr().cast(), bar.length());
+            };
+        }
+    }
+}
+
+/// MiniportInitializeEx.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL with the miniport handle and valid init parameters.
+pub unsafe extern "system" fn miniport_initialize(
+    miniport_handle: NDIS_HANDLE,
+    _driver_context: NDIS_HANDLE,
+    init_parameters: *mut NDIS_MINIPORT_INIT_PARAMETERS,
+) -> NDIS_STATUS {
+    if init_parameters.is_null() {
+        return NDIS_STATUS_FAILURE;
+    }
+    // SAFETY: NDIS passes valid init parameters for the duration of the call.
+    let resources = unsafe { (*init_parameters).AllocatedResources }.cast_const();
+    // SAFETY: valid handle, PASSIVE_LEVEL.
+    let Some(block) =
+        (unsafe { pool_allocate(miniport_handle, size_of::<Adapter>(), tags::ADAPTER) })
+    else {
+        return NDIS_STATUS_RESOURCES;
+    };
+    let adapter = block.cast::<Adapter>();
+    // SAFETY: a fresh pool block of the adapter's size, 16-byte aligned (pool alignment).
+    unsafe { adapter.as_ptr().write(Adapter::new(miniport_handle)) };
+    // SAFETY: `adapter` was initialized above and nothing else references it yet.
+    let status = unsafe { initialize(adapter, resources) };
+    if status != NDIS_STATUS_SUCCESS {
+        // SAFETY: Initialize failed: NDIS will not call Halt, so the adapter is released here,
+        // once; interrupts (if registered) are deregistered before the memory goes.
+        unsafe { destroy(adapter) };
+    }
+    status
+}
+
+/// The steps of Initialize after the adapter exists, in the order NDIS requires.
+///
+/// # Safety
+/// `adapter` is initialized and exclusively owned; `resources` is NDIS's translated list.
+unsafe fn initialize(
+    adapter: NonNull<Adapter>,
+    resources: *const crate::ndis::CM_PARTIAL_RESOURCE_LIST,
+) -> NDIS_STATUS {
+    // SAFETY: exclusively owned during Initialize (no interrupt is registered yet; once it is,
+    // ISRs only read the fields written before registration and the atomics).
+    let this = unsafe { &mut *adapter.as_ptr() };
+    let handle = this.miniport_handle;
+
+    // 1. Registration attributes, before anything that claims hardware resources.
+    let registration = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+            NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+            NDIS_SIZEOF_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+        ),
+        MiniportAdapterContext: adapter.as_ptr().cast(),
+        AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_HARDWARE_DEVICE
+            | NDIS_MINIPORT_ATTRIBUTES_BUS_MASTER
+            | NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK,
+        CheckForHangTimeInSeconds: 0,
+        InterfaceType: NdisInterfacePci,
+    };
+    // SAFETY: the attributes live on this frame for the call.
+    let status = unsafe { NdisMSetMiniportAttributes(handle, &raw const registration.Header) };
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+
+    // 2. Map the register BAR.
+    // SAFETY: NDIS's translated resource list (or NULL), valid for Initialize.
+    let Some(resource_bytes) = (unsafe { resource_list_bytes(resources) }) else {
+        return NDIS_STATUS_RESOURCES;
+    };
+    let Some((start, length)) = register_bar(resource_bytes) else { return NDIS_STATUS_RESOURCES };
+    let mut base: PVOID = ptr::null_mut();
+    // SAFETY: a memory resource NDIS assigned to this adapter; `base` is writable.
+    let status = unsafe { NdisMMapIoSpace(&raw mut base, handle, start, length) };
+    let Some(base) = NonNull::new(base.cast::<u8>()).filter(|_| status == NDIS_STATUS_SUCCESS)
+    else {
+        return if status == NDIS_STATUS_SUCCESS { NDIS_STATUS_RESOURCES } else { status };
+    };
+    // SAFETY: NdisMMapIoSpace mapped `length` bytes at `base`; unmapped only in
+    // release_resources, after which the MappedBar is gone.
+    this.bar = Some(unsafe { MappedBar::new(base, length) });
+
+    // 3. Bring up the 82576: reset, permanent MAC, link.
+    if igb::reset(&*this, &KernelStall).is_err() {
+        return NDIS_STATUS_ADAPTER_NOT_READY;
+    }
+    let Ok(mac) = igb::read_permanent_mac(&*this, &KernelStall) else {
+        return NDIS_STATUS_ADAPTER_NOT_READY;
+    };
+    this.permanent_mac = mac;
+    // A PHY that does not answer leaves the link down (and says so); only a vanished device is
+    // fatal here.
+    if igb::start_link(&*this, &KernelStall) == Err(igb::IgbError::DeviceGone) {
+        return NDIS_STATUS_ADAPTER_NOT_READY;
+    }
+    let link = igb::link_state(&*this).unwrap_or(LinkState::DOWN);
+
+    // 4. General attributes, second.
+    let general = general_attributes(mac, link);
+    // SAFETY: the attributes live on this frame for the call.
+    let status = unsafe { NdisMSetMiniportAttributes(handle, &raw const general.Header) };
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+
+    // 5. Interrupts, then the plan built from what PnP granted.
+    let mut characteristics = interrupt_characteristics();
+    let mut interrupt_handle: NDIS_HANDLE = ptr::null_mut();
+    // SAFETY: the characteristics and the out handle live on this frame; the context is the
+    // adapter, which outlives the registration (deregistered in release_resources).
+    let status = unsafe {
+        NdisMRegisterInterruptEx(
+            handle,
+            adapter.as_ptr().cast(),
+            &raw mut characteristics,
+            &raw mut interrupt_handle,
+        )
+    };
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+    this.interrupt_handle = interrupt_handle;
+    // SAFETY: NdisMRegisterInterruptEx filled InterruptType and MessageInfoTable (valid until
+    // deregistration); `resources` is NDIS's list.
+    this.plan = unsafe {
+        msix::interrupt_plan(handle, resources, &characteristics, VmqHardware::IGB_82576.queues)
+    };
+    if let Err(status) = route_interrupts(this) {
+        return status;
+    }
+    this.binder = this.plan.binder().and_then(Result::ok);
+
+    // 6. Hardware-assist attributes: the receive-filter capabilities (with MSI-X support).
+    let mut hardware = hardware_capabilities(VmqHardware::IGB_82576);
+    let mut current = current_capabilities(VmqHardware::IGB_82576, &this.plan);
+    let assist = hardware_assist_attributes(&mut hardware, &mut current);
+    // SAFETY: the attributes and the capabilities they point to live on this frame.
+    let status = unsafe { NdisMSetMiniportAttributes(handle, &raw const assist.Header) };
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+
+    // 7. Link changes interrupt from now on (route_interrupts enabled them). The adapter is now
+    // Paused; NDIS calls Restart next.
+    NDIS_STATUS_SUCCESS
+}
+
+/// Points the device's interrupt causes at the plan's vectors: MSI-X "other causes" on table
+/// entry 0 (re-pointed at the plan's other-causes message if the PCI start-up mapping does not
+/// already do that); a single vector for MSI and line-based interrupts.
+fn route_interrupts(adapter: &Adapter) -> Result<(), NDIS_STATUS> {
+    let plan = &adapter.plan;
+    if plan.kind == InterruptKind::MsiX && plan.table_entries >= 1 {
+        if plan.other_message != plan.other_entry {
+            let ops = [
+                MsixOp::Mask { entry: plan.other_entry },
+                MsixOp::SetTableEntry { entry: plan.other_entry, message: plan.other_message },
+                MsixOp::Unmask { entry: plan.other_entry },
+            ];
+            // SAFETY: inside MiniportInitializeEx (the window NdisMConfigMSIXTableEntry needs),
+            // PASSIVE_LEVEL.
+            unsafe { msix::apply_msix_ops(adapter.miniport_handle, &ops) }
+                .map_err(|(_, status)| status)?;
+        }
+        igb::configure_msix(adapter, plan.other_entry).map_err(|_| NDIS_STATUS_ADAPTER_NOT_READY)
+    } else {
+        igb::configure_single_vector(adapter).map_err(|_| NDIS_STATUS_ADAPTER_NOT_READY)
+    }
+}
+
+/// MiniportHaltEx: quiesce the device and release everything Initialize acquired.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL with the adapter context, once, after Pause.
+pub unsafe extern "system" fn miniport_halt(adapter_context: NDIS_HANDLE, _halt_action: ULONG) {
+    if let Some(adapter) = NonNull::new(adapter_context.cast::<Adapter>()) {
+        // SAFETY: the adapter Initialize created; Halt is the last call for it.
+        unsafe { destroy(adapter) };
+    }
+}
+
+/// Releases the adapter's resources and its memory.
+///
+/// # Safety
+/// `adapter` came from MiniportInitializeEx's allocation and is not used afterwards.
+unsafe fn destroy(adapter: NonNull<Adapter>) {
+    // SAFETY: exclusively owned now (no NDIS call is in flight for a halting adapter).
+    let this = unsafe { &mut *adapter.as_ptr() };
+    // SAFETY: PASSIVE_LEVEL (Halt or the Initialize failure path).
+    unsafe { this.release_resources() };
+    // SAFETY: initialized in MiniportInitializeEx, dropped once.
+    unsafe { ptr::drop_in_place(adapter.as_ptr()) };
+    // SAFETY: the pool block MiniportInitializeEx allocated, freed once.
+    unsafe { pool_free(adapter.cast()) };
+}
+
+/// The bytes of NDIS's translated `CM_PARTIAL_RESOURCE_LIST`, with its count bounded.
+///
+/// # Safety
+/// `list` is NULL or a valid list, unchanged during Initialize.
+unsafe fn resource_list_bytes<'a>(
+    list: *const crate::ndis::CM_PARTIAL_RESOURCE_LIST,
+) -> Option<&'a [u8]> {
+    // SAFETY: forwarded contract.
+    unsafe {
+        msix::counted_bytes(
+            list.cast(),
+            4,
+            CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE,
+            CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE,
+            MAX_RESOURCE_DESCRIPTORS,
+        )
+    }
+}
+
+/// BAR0: the first memory resource large enough for the 82576's register space.
+fn register_bar(resources: &[u8]) -> Option<(i64, u32)> {
+    partial_descriptors(resources)
+        .ok()?
+        .into_iter()
+        .filter_map(crate::interrupt::grant::PartialDescriptor::memory)
+        .find(|(_, length)| *length >= IGB_REGISTER_BAR_LENGTH)
+        .map(|(start, _)| (start, IGB_REGISTER_BAR_LENGTH))
+}
+
+fn general_attributes(mac: [u8; 6], link: LinkState) -> NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
+    // SAFETY: all-zero is a valid value of this plain-data structure (NULL pointers, 0 fields).
+    let mut general: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES = unsafe { core::mem::zeroed() };
+    general.Header = NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+        NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+        NDIS_SIZEOF_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+    );
+    general.MediaType = NdisMedium802_3;
+    general.PhysicalMediumType = NdisPhysicalMedium802_3;
+    general.MtuSize = MTU;
+    general.MaxXmitLinkSpeed = 1_000_000_000;
+    general.MaxRcvLinkSpeed = 1_000_000_000;
+    let state = link_state(link);
+    general.XmitLinkSpeed = state.XmitLinkSpeed;
+    general.RcvLinkSpeed = state.RcvLinkSpeed;
+    general.MediaConnectState = state.MediaConnectState;
+    general.MediaDuplexState = state.MediaDuplexState;
+    general.LookaheadSize = MTU;
+    general.MacOptions = NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA
+        | NDIS_MAC_OPTION_TRANSFERS_NOT_PEND
+        | NDIS_MAC_OPTION_NO_LOOPBACK
+        | NDIS_MAC_OPTION_8021P_PRIORITY
+        | NDIS_MAC_OPTION_8021Q_VLAN;
+    general.SupportedPacketFilters = NDIS_PACKET_TYPE_DIRECTED
+        | NDIS_PACKET_TYPE_MULTICAST
+        | NDIS_PACKET_TYPE_ALL_MULTICAST
+        | NDIS_PACKET_TYPE_BROADCAST
+        | NDIS_PACKET_TYPE_PROMISCUOUS;
+    general.MaxMulticastListSize = 32;
+    general.MacAddressLength = 6;
+    general.PermanentMacAddress[..6].copy_from_slice(&mac);
+    general.CurrentMacAddress[..6].copy_from_slice(&mac);
+    general.AccessType = NET_IF_ACCESS_BROADCAST;
+    general.DirectionType = NET_IF_DIRECTION_SENDRECEIVE;
+    general.ConnectionType = NET_IF_CONNECTION_DEDICATED;
+    general.IfType = IF_TYPE_ETHERNET_CSMACD;
+    general.IfConnectorPresent = 1;
+    general.SupportedPauseFunctions = NdisPauseFunctionsUnsupported;
+    general
+}
+
+/// The `NDIS_LINK_STATE` for what the device reports.
+#[must_use]
+pub fn link_state(link: LinkState) -> NDIS_LINK_STATE {
+    let speed = if link.up { u64::from(link.speed_mbps) * 1_000_000 } else { 0 };
+    let duplex = match (link.up, link.full_duplex) {
+        (false, _) => MediaDuplexStateUnknown,
+        (true, true) => MediaDuplexStateFull,
+        (true, false) => MediaDuplexStateHalf,
+    };
+    NDIS_LINK_STATE {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NDIS_LINK_STATE_REVISION_1,
+            NDIS_SIZEOF_LINK_STATE_REVISION_1,
+        ),
+        MediaConnectState: if link.up {
+            MediaConnectStateConnected
+        } else {
+            MediaConnectStateDisconnected
+        },
+        MediaDuplexState: duplex,
+        XmitLinkSpeed: speed,
+        RcvLinkSpeed: speed,
+        PauseFunctions: NdisPauseFunctionsUnsupported,
+        AutoNegotiationFlags: 0,
+    }
+}
+
+fn hardware_assist_attributes(
+    hardware: &mut NDIS_RECEIVE_FILTER_CAPABILITIES,
+    current: &mut NDIS_RECEIVE_FILTER_CAPABILITIES,
+) -> NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES {
+    // SAFETY: all-zero is a valid value of this plain-data structure (NULL pointers).
+    let mut assist: NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES =
+        unsafe { core::mem::zeroed() };
+    assist.Header = NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+        NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES_REVISION_3,
+        NDIS_SIZEOF_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES_REVISION_3,
+    );
+    assist.HardwareReceiveFilterCapabilities = ptr::from_mut(hardware);
+    assist.CurrentReceiveFilterCapabilities = ptr::from_mut(current);
+    assist
+}
+
+fn interrupt_characteristics() -> NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS {
+    NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
+            NDIS_MINIPORT_INTERRUPT_REVISION_1,
+            NDIS_SIZEOF_MINIPORT_INTERRUPT_CHARACTERISTICS_REVISION_1,
+        ),
+        // Line-based handlers are required too: the grant may be a single line interrupt.
+        InterruptHandler: Some(line_isr),
+        InterruptDpcHandler: Some(line_dpc),
+        DisableInterruptHandler: Some(line_disable),
+        EnableInterruptHandler: Some(line_enable),
+        MsiSupported: 1,
+        // Per-message synchronization: queues on different processors do not share a lock.
+        MsiSyncWithAllMessages: 0,
+        MessageInterruptHandler: Some(message_isr),
+        MessageInterruptDpcHandler: Some(message_dpc),
+        DisableMessageInterruptHandler: Some(message_disable),
+        EnableMessageInterruptHandler: Some(message_enable),
+        InterruptType: 0,
+        MessageInfoTable: ptr::null_mut(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interrupts. ISRs only read and acknowledge causes and queue the DPC; DPCs do the work.
+// ---------------------------------------------------------------------------------------------
+
+/// # Safety
+/// `context` is the adapter registered with NdisMRegisterInterruptEx.
+unsafe fn adapter_from<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
+    // SAFETY: NDIS passes back the interrupt context the adapter registered, valid until
+    // NdisMDeregisterInterruptEx returns (which waits for every ISR and DPC).
+    unsafe { context.cast::<Adapter>().as_ref() }
+}
+
+/// `pending_causes` bit: the link changed.
+const CAUSE_LINK_CHANGED: u32 = 1 << 0;
+
+/// The ISR's work on the vector that carries link and other causes: read (and so clear) the
+/// causes, mask the vector until the DPC has run, latch what the DPC must handle. `None` when
+/// the interrupt is not this device's (a shared line) or the device is gone.
+fn claim_causes(adapter: &Adapter) -> Option<()> {
+    let link_changed = if adapter.plan.kind == InterruptKind::MsiX {
+        let causes = igb::other_causes(adapter).map_err(|_| note_device_gone(adapter)).ok()?;
+        // The entry stays masked until the DPC re-enables it (enable_causes).
+        let _ = igb::disable_entry(adapter, adapter.plan.other_entry);
+        causes.link_changed
+    } else {
+        let causes =
+            igb::line_interrupt_causes(adapter).map_err(|_| note_device_gone(adapter)).ok()??;
+        igb::disable_all_interrupts(adapter);
+        causes.link_changed
+    };
+    if link_changed {
+        adapter.pending_causes.fetch_or(CAUSE_LINK_CHANGED, Ordering::AcqRel);
+    }
+    Some(())
+}
+
+/// All-ones from the device: it is gone (surprise removal); stop touching it.
+fn note_device_gone(adapter: &Adapter) {
+    adapter.surprise_removed.store(true, Ordering::Release);
+}
+
+/// Unmasks the vector [`claim_causes`] masked (and enables the causes in the first place).
+fn enable_causes(adapter: &Adapter) {
+    // Errors mean the device is gone or the entry is invalid: nothing to unmask either way.
+    let _ = if adapter.plan.kind == InterruptKind::MsiX {
+        igb::enable_entry(adapter, adapter.plan.other_entry)
+    } else {
+        igb::configure_single_vector(adapter)
+    };
+}
+
+/// The DPC's work: indicate a link change, then unmask.
+fn handle_causes(adapter: &Adapter) {
+    let causes = adapter.pending_causes.swap(0, Ordering::AcqRel);
+    if causes & CAUSE_LINK_CHANGED != 0 {
+        let mut state = link_state(igb::link_state(adapter).unwrap_or(LinkState::DOWN));
+        let indication = NDIS_STATUS_INDICATION {
+            Header: NDIS_OBJECT_HEADER::new(
+                NDIS_OBJECT_TYPE_STATUS_INDICATION,
+                NDIS_STATUS_INDICATION_REVISION_1,
+                NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
+            ),
+            SourceHandle: adapter.miniport_handle,
+            PortNumber: 0,
+            StatusCode: NDIS_STATUS_LINK_STATE,
+            Flags: 0,
+            DestinationHandle: ptr::null_mut(),
+            RequestId: ptr::null_mut(),
+            StatusBuffer: ptr::from_mut(&mut state).cast(),
+            StatusBufferSize: u32::from(NDIS_SIZEOF_LINK_STATE_REVISION_1),
+            Guid: crate::ndis::GUID::default(),
+            NdisReserved: [ptr::null_mut(); 4],
+        };
+        // SAFETY: the indication and its buffer live on this frame; DISPATCH_LEVEL is allowed.
+        unsafe { NdisMIndicateStatusEx(adapter.miniport_handle, &raw const indication) };
+    }
+    enable_causes(adapter);
+}
+
+unsafe extern "system" fn message_isr(
+    context: NDIS_HANDLE,
+    message_id: ULONG,
+    queue_default_dpc: *mut BOOLEAN,
+    target_processors: *mut ULONG,
+) -> BOOLEAN {
+    // SAFETY: NDIS passes writable out parameters.
+    unsafe { target_processors.write(0) };
+    // SAFETY: the registered interrupt context.
+    let Some(adapter) = (unsafe { adapter_from(context) }) else { return 0 };
+    // Receive messages carry no cause yet (no receive path); the other-causes message, and the
+    // single vector when VMQ is off, carry link changes.
+    let carries_causes = message_id == adapter.plan.other_message || !adapter.plan.vmq_enabled();
+    let queue_dpc = carries_causes && claim_causes(adapter).is_some();
+    // SAFETY: as above.
+    unsafe { queue_default_dpc.write(BOOLEAN::from(queue_dpc)) };
+    // An MSI/MSI-X message is never shared: it is always this device's.
+    1
+}
+
+unsafe extern "system" fn message_dpc(
+    context: NDIS_HANDLE,
+    _message_id: ULONG,
+    _dpc_context: PVOID,
+    _throttle: PVOID,
+    _reserved: PVOID,
+) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        handle_causes(adapter);
+    }
+}
+
+unsafe extern "system" fn message_disable(context: NDIS_HANDLE, _message_id: ULONG) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        igb::disable_all_interrupts(adapter);
+    }
+}
+
+unsafe extern "system" fn message_enable(context: NDIS_HANDLE, _message_id: ULONG) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        enable_causes(adapter);
+    }
+}
+
+unsafe extern "system" fn line_isr(
+    context: NDIS_HANDLE,
+    queue_default_dpc: *mut BOOLEAN,
+    target_processors: *mut ULONG,
+) -> BOOLEAN {
+    // SAFETY: NDIS passes writable out parameters.
+    unsafe { target_processors.write(0) };
+    // SAFETY: the registered interrupt context.
+    let Some(adapter) = (unsafe { adapter_from(context) }) else { return 0 };
+    // A line can be shared: an interrupt with no cause of ours is not ours.
+    let ours = claim_causes(adapter).is_some();
+    // SAFETY: as above.
+    unsafe { queue_default_dpc.write(BOOLEAN::from(ours)) };
+    BOOLEAN::from(ours)
+}
+
+unsafe extern "system" fn line_dpc(
+    context: NDIS_HANDLE,
+    _dpc_context: PVOID,
+    _throttle: PVOID,
+    _reserved: PVOID,
+) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        handle_causes(adapter);
+    }
+}
+
+unsafe extern "system" fn line_disable(context: NDIS_HANDLE) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        igb::disable_all_interrupts(adapter);
+    }
+}
+
+unsafe extern "system" fn line_enable(context: NDIS_HANDLE) {
+    // SAFETY: the registered interrupt context.
+    if let Some(adapter) = unsafe { adapter_from(context) } {
+        enable_causes(adapter);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other handlers every miniport has.
+// ---------------------------------------------------------------------------------------------
+
+/// # Safety
+/// `context` is the adapter context NDIS passes to Miniport* handlers.
+unsafe fn adapter_context<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
+    // SAFETY: NDIS passes the registered adapter context, valid until MiniportHaltEx.
+    unsafe { context.cast::<Adapter>().as_ref() }
+}
+
+/// MiniportPause: nothing is in flight (no receive or send path yet), so pausing is immediate.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL with the adapter context.
+pub unsafe extern "system" fn miniport_pause(
+    context: NDIS_HANDLE,
+    _parameters: PVOID,
+) -> NDIS_STATUS {
+    // SAFETY: forwarded contract.
+    if let Some(adapter) = unsafe { adapter_context(context) } {
+        adapter.running.store(false, Ordering::Release);
+    }
+    NDIS_STATUS_SUCCESS
+}
+
+/// MiniportRestart.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL with the adapter context.
+pub unsafe extern "system" fn miniport_restart(
+    context: NDIS_HANDLE,
+    _parameters: PVOID,
+) -> NDIS_STATUS {
+    // SAFETY: forwarded contract.
+    if let Some(adapter) = unsafe { adapter_context(context) } {
+        adapter.running.store(true, Ordering::Release);
+    }
+    NDIS_STATUS_SUCCESS
+}
+
+/// MiniportOidRequest: no OID is handled by the miniport yet (issue [4/8] adds the general OIDs,
+/// [5/8] the VMQ ones); NDIS answers what it can from the registered attributes.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL.
+pub unsafe extern "system" fn miniport_oid_request(
+    _context: NDIS_HANDLE,
+    _request: *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
+    NDIS_STATUS_NOT_SUPPORTED
+}
+
+/// MiniportCancelOidRequest: OIDs never pend in this driver, so there is nothing to cancel.
+///
+/// # Safety
+/// Called by NDIS at <= DISPATCH_LEVEL.
+pub unsafe extern "system" fn miniport_cancel_oid_request(
+    _context: NDIS_HANDLE,
+    _request_id: PVOID,
+) {
+}
+
+/// MiniportSendNetBufferLists: without a transmit path yet, every NBL completes at once with
+/// `NDIS_STATUS_PAUSED` while paused (as NDIS requires) and `NDIS_STATUS_FAILURE` otherwise.
+///
+/// # Safety
+/// Called by NDIS at <= DISPATCH_LEVEL with a chain of NBLs it owns until completion.
+pub unsafe extern "system" fn miniport_send_net_buffer_lists(
+    context: NDIS_HANDLE,
+    net_buffer_lists: *mut NET_BUFFER_LIST,
+    _port: NDIS_PORT_NUMBER,
+    send_flags: ULONG,
+) {
+    // SAFETY: forwarded contract.
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
+    let status = if adapter.running.load(Ordering::Acquire) {
+        NDIS_STATUS_FAILURE
+    } else {
+        NDIS_STATUS_PAUSED
+    };
+    let mut nbl = net_buffer_lists;
+    while let Some(current) = NonNull::new(nbl) {
+        // SAFETY: NDIS hands the driver the chain; each NBL is valid until completed.
+        unsafe { (*current.as_ptr()).Status = status };
+        // SAFETY: as above.
+        nbl = unsafe { (*current.as_ptr()).Next };
+    }
+    // DISPATCH_LEVEL flag (bit 0) is passed through; the completion is for the whole chain.
+    let complete_flags = send_flags & crate::ndis::NDIS_SEND_FLAGS_DISPATCH_LEVEL;
+    // SAFETY: the chain NDIS passed, completed once, at the caller's IRQL.
+    unsafe {
+        NdisMSendNetBufferListsComplete(adapter.miniport_handle, net_buffer_lists, complete_flags);
+    };
+}
+
+/// MiniportReturnNetBufferLists: the adapter indicates no receives yet, so NDIS has nothing to
+/// return; a call here would be an NDIS bug and is ignored.
+///
+/// # Safety
+/// Called by NDIS at <= DISPATCH_LEVEL.
+pub unsafe extern "system" fn miniport_return_net_buffer_lists(
+    _context: NDIS_HANDLE,
+    _net_buffer_lists: *mut NET_BUFFER_LIST,
+    _return_flags: ULONG,
+) {
+}
+
+/// MiniportCancelSend: sends complete synchronously, so none is ever pending.
+///
+/// # Safety
+/// Called by NDIS at <= DISPATCH_LEVEL.
+pub unsafe extern "system" fn miniport_cancel_send(_context: NDIS_HANDLE, _cancel_id: PVOID) {}
+
+/// MiniportDevicePnPEventNotify: on surprise removal, stop touching the hardware.
+///
+/// # Safety
+/// Called by NDIS at PASSIVE_LEVEL with a valid event.
+pub unsafe extern "system" fn miniport_device_pnp_event_notify(
+    context: NDIS_HANDLE,
+    event: *mut NET_DEVICE_PNP_EVENT,
+) {
+    // SAFETY: forwarded contract.
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
+    // SAFETY: NDIS passes a valid event for the call.
+    let Some(event) = (unsafe { event.as_ref() }) else { return };
+    if event.DevicePnPEvent == NdisDevicePnPEventSurpriseRemoved {
+        adapter.surprise_removed.store(true, Ordering::Release);
+    }
+}
+
+/// MiniportShutdownEx: quiet the device. May run at high IRQL during a bug check: registers
+/// only, no allocation, no NDIS call.
+///
+/// # Safety
+/// Called by NDIS with the adapter context.
+pub unsafe extern "system" fn miniport_shutdown(context: NDIS_HANDLE, _action: ULONG) {
+    // SAFETY: forwarded contract.
+    if let Some(adapter) = unsafe { adapter_context(context) } {
+        igb::disable_all_interrupts(adapter);
+    }
+}
+
+const _: () = {
+    // The adapter context NDIS stores is a pointer to this type; keep it free of alignment
+    // beyond the pool's 16 bytes.
+    assert!(core::mem::align_of::<Adapter>() <= 16);
+};
