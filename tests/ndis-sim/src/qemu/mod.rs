@@ -40,7 +40,7 @@ pub use launcher::{
 };
 pub use netdev::{FrameDecoder, MAX_FRAME_LEN, MacAddress, encode_frame};
 pub use pci::{BarInfo, BarKind, MsixCapability, PciAddress, PciCapability, PciConfig};
-pub use qtest::{Qtest, QtestSession};
+pub use qtest::{IrqEvent, Qtest, QtestSession};
 pub use rx_ring::{RxCompletion, RxRing};
 
 /// The simulator will share the backend between threads (driver paths, an interrupt poller).
