@@ -290,7 +290,7 @@ impl QtestConn {
             return Err(Error::QtestBroken { reason: reason.clone() });
         }
         let mut chunk = [0u8; 4096];
-        let mut wait = wait.max(Duration::from_micros(100));
+        let mut wait = wait;
         loop {
             while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=end).collect();
@@ -306,8 +306,10 @@ impl QtestConn {
                     });
                 }
             }
-            if let Err(e) = self.stream.set_read_timeout(Some(wait)) {
-                return Err(self.fail_broken(format!("set_read_timeout: {e}")));
+            // poll(2), not a socket read timeout: those are rounded up to a scheduler tick
+            // (4-10 ms), far too coarse for "is anything there?" in a delivery loop.
+            if !readable(&self.stream, wait)? {
+                return Ok(());
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
@@ -320,7 +322,7 @@ impl QtestConn {
                 Ok(n) => {
                     self.pending.extend_from_slice(&chunk[..n]);
                     // Whatever else is already there is read without waiting again.
-                    wait = Duration::from_micros(100);
+                    wait = Duration::ZERO;
                 }
                 Err(e)
                     if matches!(
@@ -328,10 +330,7 @@ impl QtestConn {
                         io::ErrorKind::WouldBlock
                             | io::ErrorKind::TimedOut
                             | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    return Ok(());
-                }
+                    ) => {}
                 Err(e) => {
                     self.broken = Some(format!("qtest read failed: {e}"));
                     return Err(Error::Io {
@@ -597,6 +596,25 @@ impl QtestSession<'_> {
     pub fn irq_level(&self, line: u32) -> bool {
         self.conn.irq_levels.get(&line).copied().unwrap_or(false)
     }
+}
+
+/// Whether `stream` has bytes to read within `wait` (`poll` with millisecond resolution,
+/// rounded up; zero does not wait).
+fn readable(stream: &UnixStream, wait: Duration) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd on this frame, for the duration of the call.
+    let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
+    if ready < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(Error::Io { context: "polling the qtest socket".to_owned(), source: e })
+        };
+    }
+    Ok(ready > 0)
 }
 
 /// Rejects QOM paths that would not be one word of a qtest command.
