@@ -372,7 +372,11 @@ impl Sim {
                 ));
                 if let (Some(igb), Some(line)) = (self.igb(), grant.line) {
                     let qtest = igb.qemu().qtest();
-                    qtest.take_irq_events(wait)?;
+                    // A level interrupt: deliver while it is asserted; wait only while not.
+                    qtest.take_irq_events(Duration::ZERO)?;
+                    if !qtest.irq_level(line.pin) {
+                        qtest.take_irq_events(wait)?;
+                    }
                     if qtest.irq_level(line.pin) {
                         fired.push(Fired::Line);
                     }

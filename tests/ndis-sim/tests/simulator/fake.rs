@@ -828,7 +828,10 @@ fn isr_body(message: Option<u32>, queue_default: *mut BOOLEAN, targets: *mut u32
     let b = behaviour();
     let processor = current_processor();
     with_fake(|f| f.isr_calls.push(HandlerCall { message, processor, context: 0 }));
-    let claimed = if b.isr_reads_icr { read_register(ICR) != 0 } else { true };
+    // With MSI-X the causes are per vector (EICR, auto-cleared): nothing to read. MSI and a
+    // line carry the legacy causes: reading ICR clears them (and deasserts the line).
+    let msix = with_fake(|f| f.message_count > 1);
+    let claimed = if b.isr_reads_icr && !msix { read_register(ICR) != 0 } else { true };
     if b.isr_allocates {
         free(allocate(with_fake(|f| f.miniport_handle), 8));
     }
