@@ -293,6 +293,8 @@ pub struct SimConfig {
     pub receive_returns: ReturnPolicy,
     /// `MaxNblsToIndicate` of the receive throttle parameters each DPC gets.
     pub max_nbls_per_dpc: u32,
+    /// How long an OID may take (Driver Verifier's NdisTimedOidComplete: 12 s).
+    pub oid_timeout: Duration,
 }
 
 impl SimConfig {
@@ -319,6 +321,7 @@ impl SimConfig {
             hardware: None,
             receive_returns: ReturnPolicy::default(),
             max_nbls_per_dpc: 64,
+            oid_timeout: Duration::from_secs(12),
         }
     }
 
@@ -366,6 +369,11 @@ pub fn igb_config_space(table_entries: u16) -> Vec<u8> {
 
 static TEST_LOCK: Mutex<()> = Mutex::new(());
 
+thread_local! {
+    /// Whether this thread holds the test lock (owns a live Sim).
+    static SIM_ON_THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Objects NDIS owns and hands to the driver as handles. The driver only passes their
 /// addresses back; nothing reads these bytes.
 static HANDLE_ANCHORS: [u8; 4] = [0; 4];
@@ -411,6 +419,11 @@ impl Sim {
 
     /// Starts a simulation of `config`.
     pub fn try_start(config: SimConfig) -> Result<Self, SimError> {
+        // A second Sim on the same thread would wait for the first forever.
+        assert!(
+            !SIM_ON_THIS_THREAD.get(),
+            "a Sim is already running on this thread: drop it before starting another"
+        );
         let serial = TEST_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         // Whatever an earlier (panicked) test left behind goes first.
         reset_state();
@@ -420,8 +433,24 @@ impl Sim {
         });
         let bars = machine.bars()?;
         let config_space = machine.config_space()?;
-        let table =
-            vmqnic::interrupt::pci::msix_capability(&config_space).map_or(0, |c| c.table_size);
+        let capability = vmqnic::interrupt::pci::msix_capability(&config_space);
+        let table = capability.map_or(0, |c| c.table_size);
+        // Where the OS-owned MSI-X table and PBA are, so a driver write there is caught.
+        let msix_structures: Vec<(u64, u64)> = capability
+            .into_iter()
+            .flat_map(|c| {
+                let entries = u64::from(c.table_size);
+                [
+                    (c.table_bar, c.table_offset, entries * 16),
+                    (c.pba_bar, c.pba_offset, entries.div_ceil(64) * 8),
+                ]
+            })
+            .filter_map(|(bar, offset, length)| {
+                let bar = bars.iter().find(|b| b.index == bar)?;
+                let start = bar.address + u64::from(offset);
+                Some((start, start + length))
+            })
+            .collect();
         cpu::set(cpu::CpuContext {
             processor: config.passive_processor(),
             irql: cpu::PASSIVE_LEVEL,
@@ -434,7 +463,9 @@ impl Sim {
             state.driver_handle = anchor(DRIVER_ANCHOR);
             state.machine = Some(Arc::clone(&machine));
             state.bars = bars;
+            state.msix_structures = msix_structures;
         });
+        SIM_ON_THIS_THREAD.set(true);
         Ok(Self { machine, driver_object: Box::new([0; 0x150 / 8]), _serial: serial })
     }
 
@@ -622,6 +653,7 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         reset_state();
+        SIM_ON_THIS_THREAD.set(false);
         cpu::set(cpu::CpuContext {
             processor: Processor { group: 0, number: 0 },
             irql: cpu::PASSIVE_LEVEL,

@@ -2,7 +2,6 @@
 //! and sent NBLs, pause and restart completions.
 
 use std::mem::offset_of;
-use std::time::Duration;
 
 use vmqnic::ndis::{
     self, NDIS_HANDLE, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
@@ -25,8 +24,6 @@ use crate::sim::{
     StatusIndicationRecord, lifecycle, rules,
 };
 
-/// NDIS's bound on a single OID (Driver Verifier NdisTimedOidComplete).
-pub(crate) const OID_TIMEOUT: Duration = Duration::from_secs(12);
 /// Longest NBL or NB chain the simulator walks (a longer one is taken for a loop).
 const MAX_CHAIN: usize = 1 << 16;
 
@@ -110,7 +107,8 @@ pub(crate) fn oid_status_allowed(oid: u32, status: NDIS_STATUS, asynchronous: bo
 }
 
 /// `NdisMOidRequestComplete`: finishes a request MiniportOidRequest returned as pending,
-/// exactly once, with an allowed status, within 12 s. IRQL <= DISPATCH_LEVEL.
+/// exactly once, with an allowed status, within [`SimConfig::oid_timeout`](crate::sim::SimConfig)
+/// (12 s). IRQL <= DISPATCH_LEVEL.
 ///
 /// # Safety
 /// `OidRequest` is the request NDIS passed to MiniportOidRequest.
@@ -155,7 +153,8 @@ pub unsafe extern "system" fn NdisMOidRequestComplete(
                 format!("OID {oid:#x} completed with {:#010x}", Status.cast_unsigned()),
             );
         }
-        if elapsed > OID_TIMEOUT {
+        let timeout = s.config.as_ref().map_or(std::time::Duration::MAX, |c| c.oid_timeout);
+        if elapsed > timeout {
             s.violate(rules::OID_TIMED_COMPLETE, format!("OID {oid:#x} took {elapsed:?}"));
         }
         let record = &mut s.oids[index];
