@@ -9,7 +9,7 @@
 
 use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
-use std::ptr::{self, NonNull};
+use std::ptr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use ndis_sim::sim::exports::{
@@ -23,21 +23,21 @@ use ndis_sim::sim::exports::{
     NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
 };
 use vmqnic::interrupt::Processor;
-use vmqnic::interrupt::grant::partial_descriptors;
+use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
 use vmqnic::miniport::pnp;
 use vmqnic::ndis::{
     BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE,
-    DRIVER_OBJECT, GROUP_AFFINITY, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
+    DRIVER_OBJECT, GROUP_AFFINITY, IRP, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
     NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
     NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
     NDIS_OID_REQUEST, NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
-    NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS,
-    NDIS_STATUS, NDIS_STATUS_INDICATION, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING,
-    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER, NET_BUFFER_LIST,
-    NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo, NormalPoolPriority,
-    PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
+    NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
+    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_INDICATION,
+    NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS,
+    NET_BUFFER, NET_BUFFER_LIST, NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo,
+    NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
 };
 
 /// Pool tag of the fake's blocks ("Fake").
@@ -200,6 +200,7 @@ pub struct Receive {
 
 /// The knobs.
 #[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // each knob breaks (or does) one thing
 pub struct Behaviour {
     /// Object headers.
     pub headers: Headers,
@@ -254,6 +255,12 @@ pub struct Behaviour {
     pub shutdown_frees_shared: bool,
     /// MiniportSendNetBufferLists completes the NBLs at once.
     pub complete_sends: bool,
+    /// `SupportedQueueProperties` of the hardware receive-filter capabilities.
+    pub queue_properties: u32,
+    /// A step the DPC runs (for IRQL checks).
+    pub dpc_step: Option<Step>,
+    /// The PnP filter replaces the list with one lacking the line-based interrupt.
+    pub filter_drops_line: bool,
 }
 
 impl Default for Behaviour {
@@ -285,6 +292,10 @@ impl Default for Behaviour {
             dpc_more_pending: 0,
             shutdown_frees_shared: false,
             complete_sends: true,
+            queue_properties: NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED
+                | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED,
+            dpc_step: None,
+            filter_drops_line: false,
         }
     }
 }
@@ -350,7 +361,9 @@ pub struct FakeState {
     pub pending_oid: usize,
     /// NBL chains returned to the fake: (head, flags).
     pub returned: Vec<(usize, u32)>,
-    /// NBLs the fake indicates (kept alive here).
+    /// NBLs the fake indicates (kept alive here; boxed so they keep their address while the
+    /// vector grows).
+    #[allow(clippy::vec_box)]
     pub packets: Vec<Box<Packet>>,
     /// What Synchronize ran.
     pub synchronized: u32,
@@ -470,7 +483,42 @@ fn pnp_characteristics(b: &Behaviour) -> NDIS_MINIPORT_PNP_CHARACTERISTICS {
     if b.leak_in_add_device {
         pnp.MiniportAddDeviceHandler = Some(leaky_add_device);
     }
+    if b.filter_drops_line {
+        pnp.MiniportFilterResourceRequirementsHandler = Some(filter_dropping_the_line);
+    }
     pnp
+}
+
+/// A filter that drops the line-based interrupt (which it must not change).
+unsafe extern "system" fn filter_dropping_the_line(
+    context: NDIS_HANDLE,
+    irp: *mut IRP,
+) -> NDIS_STATUS {
+    use vmqnic::interrupt::requirements::{RequirementsList, build};
+    // SAFETY: the add-device context of the real AddDevice: its first field is the handle.
+    let miniport = unsafe { context.cast::<usize>().read() };
+    // SAFETY: NDIS's IRP.
+    let old = unsafe { (*irp).IoStatus.Information } as *mut u8;
+    // SAFETY: the PnP manager's list starts with its ListSize.
+    let size = unsafe { old.cast::<u32>().read_unaligned() } as usize;
+    // SAFETY: the list is ListSize bytes long.
+    let bytes = unsafe { std::slice::from_raw_parts(old, size) }.to_vec();
+    let Ok(list) = RequirementsList::parse(&bytes) else { return NDIS_STATUS_SUCCESS };
+    let kept: Vec<[u8; 32]> = list
+        .descriptors(0)
+        .filter(|d| {
+            d.is_message_interrupt() || d.resource_type() != vmqnic::ndis::CmResourceTypeInterrupt
+        })
+        .map(|d| *d.bytes())
+        .collect();
+    let new_list = build::requirements_list(&[kept]);
+    let block = allocate(miniport, u32::try_from(new_list.len()).unwrap_or(u32::MAX));
+    // SAFETY: a fresh block of new_list.len() bytes.
+    unsafe { ptr::copy_nonoverlapping(new_list.as_ptr(), block as *mut u8, new_list.len()) };
+    // SAFETY: NDIS's IRP; the replaced list is freed as the rules say.
+    unsafe { (*irp).IoStatus.Information = block };
+    free(old as usize);
+    NDIS_STATUS_SUCCESS
 }
 
 unsafe extern "system" fn set_options(
@@ -512,12 +560,17 @@ unsafe fn memory_resources(list: *const u8) -> Vec<(i64, u32)> {
     if list.is_null() {
         return Vec::new();
     }
+    let count_field = list.wrapping_add(4).cast::<[u8; 4]>();
     // SAFETY: a valid list starts with its 8-byte header; Count is at offset 4.
-    let count = unsafe { list.add(4).cast::<u32>().read_unaligned() } as usize;
+    let count = u32::from_le_bytes(unsafe { count_field.read() }) as usize;
     let length = CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE + count * CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE;
     // SAFETY: a list of `count` descriptors spans `length` bytes.
     let bytes = unsafe { std::slice::from_raw_parts(list, length) };
-    partial_descriptors(bytes).unwrap_or_default().into_iter().filter_map(|d| d.memory()).collect()
+    partial_descriptors(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(PartialDescriptor::memory)
+        .collect()
 }
 
 unsafe extern "system" fn initialize(
@@ -596,8 +649,7 @@ fn run_step(step: Step) -> NDIS_STATUS {
             // SAFETY: all-zero capabilities are a valid value.
             let mut caps: NDIS_RECEIVE_FILTER_CAPABILITIES = unsafe { std::mem::zeroed() };
             caps.Header = h.receive_filter;
-            caps.SupportedQueueProperties =
-                NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED;
+            caps.SupportedQueueProperties = b.queue_properties;
             caps.NumQueues = 7;
             let mut current = caps;
             current.NumQueues = 0;
@@ -779,19 +831,24 @@ fn allocate_shared(b: &Behaviour, miniport: usize, length: u32) -> NDIS_STATUS {
     if status == NDIS_STATUS_SUCCESS {
         let physical = i64::from_le_bytes(sg.0[0x10..0x18].try_into().unwrap_or_default());
         with_fake(|f| {
-            f.shared.push((allocation as usize, parameters.VirtualAddress as usize, physical))
+            f.shared.push((allocation as usize, parameters.VirtualAddress as usize, physical));
         });
     }
     status
 }
 
-/// Indicates NDIS_STATUS_LINK_STATE with `header`.
+/// Indicates NDIS_STATUS_LINK_STATE with `header` (the source handle is the adapter's).
 pub fn indicate_status(header: NDIS_OBJECT_HEADER, miniport: usize) {
+    indicate_status_from(header, miniport, miniport);
+}
+
+/// Indicates NDIS_STATUS_LINK_STATE with `header` and `source` as SourceHandle.
+pub fn indicate_status_from(header: NDIS_OBJECT_HEADER, miniport: usize, source: usize) {
     let state = [1u8, 2, 3, 4];
     // SAFETY: all-zero is a valid indication.
     let mut indication: NDIS_STATUS_INDICATION = unsafe { std::mem::zeroed() };
     indication.Header = header;
-    indication.SourceHandle = handle(miniport);
+    indication.SourceHandle = handle(source);
     indication.StatusCode = NDIS_STATUS_LINK_STATE;
     indication.StatusBuffer = state.as_ptr().cast_mut().cast();
     indication.StatusBufferSize = 4;
@@ -803,6 +860,14 @@ pub fn indicate_status(header: NDIS_OBJECT_HEADER, miniport: usize) {
 pub fn write_register(offset: u32, value: u32) {
     if let Some((base, _)) = with_fake(|f| f.mappings.first().copied()) {
         // SAFETY: the mapped register address; the simulator translates it.
+        unsafe { WRITE_REGISTER_ULONG((base + offset as usize) as *mut u32, value) };
+    }
+}
+
+/// Writes a register through mapping `index` of the fake.
+pub fn write_mapping(index: usize, offset: u32, value: u32) {
+    if let Some((base, _)) = with_fake(|f| f.mappings.get(index).copied()) {
+        // SAFETY: a mapped address; the simulator translates it.
         unsafe { WRITE_REGISTER_ULONG((base + offset as usize) as *mut u32, value) };
     }
 }
@@ -840,7 +905,11 @@ fn isr_body(message: Option<u32>, queue_default: *mut BOOLEAN, targets: *mut u32
         unsafe { targets.write(1) };
     }
     if let Some((group, mask)) = b.isr_queues_dpc_on {
-        let mut affinity = GROUP_AFFINITY { Mask: mask as usize, Group: group, Reserved: [0; 3] };
+        let mut affinity = GROUP_AFFINITY {
+            Mask: usize::try_from(mask).unwrap_or(0),
+            Group: group,
+            Reserved: [0; 3],
+        };
         let interrupt = with_fake(|f| f.interrupt_handle);
         // SAFETY: the affinity lives on this frame.
         unsafe {
@@ -868,10 +937,13 @@ fn dpc_body(message: Option<u32>, context: *mut c_void, throttle: *mut c_void) {
     if let Some(receive) = &b.dpc_receive {
         indicate_receive(receive);
     }
+    if let Some(step) = b.dpc_step {
+        run_step(step);
+    }
     if usize::try_from(b.dpc_more_pending).unwrap_or(0) >= passes {
-        let flags = throttle.cast::<u8>().wrapping_add(4).cast::<u32>();
-        // SAFETY: NDIS passes valid throttle parameters; Flags is at offset 4.
-        unsafe { flags.write_unaligned(1) };
+        let parameters = throttle.cast::<NDIS_RECEIVE_THROTTLE_PARAMETERS>();
+        // SAFETY: NDIS passes valid throttle parameters; bit 0 of Flags is MoreNblsPending.
+        unsafe { (*parameters).Flags = 1 };
     }
 }
 
@@ -1042,8 +1114,10 @@ unsafe fn fill_query(request: *mut NDIS_OID_REQUEST) {
     if kind != vmqnic::ndis::NdisRequestQueryInformation {
         return;
     }
-    // SAFETY: a query request: QUERY_INFORMATION view.
-    let query = unsafe { &mut (*request).DATA.QUERY_INFORMATION };
+    // SAFETY: valid and not aliased while NDIS lets the miniport handle it (caller).
+    let request = unsafe { &mut *request };
+    // SAFETY: a query request: its DATA union holds the QUERY_INFORMATION view.
+    let query = unsafe { &mut request.DATA.QUERY_INFORMATION };
     let length = query.InformationBufferLength;
     if !query.InformationBuffer.is_null() {
         // SAFETY: the buffer holds `length` bytes (caller).
@@ -1088,11 +1162,6 @@ pub fn config_msix(operation: u32, entry: u32, message: u32) -> NDIS_STATUS {
     };
     // SAFETY: the parameters live on this frame.
     unsafe { NdisMConfigMSIXTableEntry(handle(miniport), &raw mut parameters) }
-}
-
-/// The address of the fake's first mapping.
-pub fn registers() -> Option<NonNull<u8>> {
-    with_fake(|f| f.mappings.first().and_then(|(a, _)| NonNull::new(*a as *mut u8)))
 }
 
 /// Size check of the layouts the fake builds by hand.

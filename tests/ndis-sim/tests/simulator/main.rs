@@ -7,6 +7,7 @@
 //! `cargo test` [`Sim::start`](ndis_sim::sim::Sim::start) serializes them.
 
 mod checks;
+mod export_checks;
 mod exports;
 mod fake;
 mod interrupts;
