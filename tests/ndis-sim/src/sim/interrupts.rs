@@ -139,11 +139,12 @@ pub(crate) fn connect(machine: &Machine, grant: &GrantedInterrupts) -> qemu::Res
     for m in &grant.messages {
         machine.ram().write_u32(m.mailbox, 0)?;
     }
+    if grant.kind == GrantKind::Msi {
+        machine.set_bare_msi_enabled(true);
+    }
     let Some(igb) = machine.igb() else { return Ok(()) };
     match grant.kind {
         GrantKind::MsiX => {
-            igb.msi_disable()?;
-            igb.set_intx_disabled(true)?;
             for entry in 0..igb.msix_table_size() {
                 match grant.messages.get(usize::from(entry)) {
                     Some(m) => igb.msix_write_entry(
@@ -156,16 +157,11 @@ pub(crate) fn connect(machine: &Machine, grant: &GrantedInterrupts) -> qemu::Res
             igb.msix_set_control(true, false)?;
         }
         GrantKind::Msi => {
-            igb.msix_set_control(false, false)?;
-            igb.set_intx_disabled(true)?;
             if let Some(m) = grant.messages.first() {
                 igb.route_msi_to_mailbox(m.mailbox, u16::try_from(m.data).unwrap_or(1))?;
             }
         }
         GrantKind::Line => {
-            igb.msix_set_control(false, false)?;
-            igb.msi_disable()?;
-            igb.set_intx_disabled(false)?;
             // QEMU allows one intercept per session; a second device start reuses it.
             match igb.qemu().qtest().irq_intercept_in(Q35_IOAPIC_QOM_PATH) {
                 Ok(()) | Err(qemu::Error::QtestRejected { .. }) => {}
@@ -193,10 +189,7 @@ pub(crate) fn disconnect(machine: &Machine, grant: &GrantedInterrupts) -> qemu::
 
 /// Turns every interrupt mechanism of the device off (the PCI driver, when the device stops).
 pub(crate) fn stop(machine: &Machine) -> qemu::Result<()> {
-    let Some(igb) = machine.igb() else { return Ok(()) };
-    igb.msix_set_control(false, false)?;
-    igb.msi_disable()?;
-    igb.set_intx_disabled(true)
+    machine.set_interrupt_mode(None)
 }
 
 /// Carries out a table operation on the device (or, without one, delivers a message that was

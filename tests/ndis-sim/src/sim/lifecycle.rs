@@ -498,6 +498,7 @@ impl Sim {
         if let Some(old) = old_mailboxes {
             self.machine.dma_free(old)?;
         }
+        self.machine.set_interrupt_mode(Some(grant.kind))?;
         Ok(grant)
     }
 

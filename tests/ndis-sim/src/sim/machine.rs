@@ -5,6 +5,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use vmqnic::interrupt::pci::{PCI_CAPABILITY_ID_MSI, PCI_CAPABILITY_ID_MSIX, find_capability};
+
+use super::GrantKind;
 use crate::qemu::{
     self, BarKind, BarLayout, FIRST_DMA_ADDRESS, GpaAllocator, GpaRange, GuestRam, Igb, Qemu,
     QemuConfig,
@@ -54,6 +57,14 @@ pub fn igb_bars() -> Vec<SimBar> {
     ]
 }
 
+/// Sets or clears `mask` in byte `offset` of the capability with `id` (if the device has it).
+fn set_capability_bit(config: &mut [u8], id: u8, offset: usize, mask: u8, set: bool) {
+    let Some(capability) = find_capability(config, id) else { return };
+    if let Some(byte) = config.get_mut(usize::from(capability) + offset) {
+        *byte = if set { *byte | mask } else { *byte & !mask };
+    }
+}
+
 /// Size of the private RAM used without QEMU (sparse; only touched pages cost memory).
 const PRIVATE_RAM_BYTES: usize = 64 << 20;
 
@@ -63,7 +74,8 @@ const PRIVATE_RAM_BYTES: usize = 64 << 20;
 pub(crate) struct Bare {
     ram: GuestRam,
     dma: Mutex<GpaAllocator>,
-    config_space: Vec<u8>,
+    /// Configuration space; the OS updates the MSI-X and MSI enable bits.
+    config_space: Mutex<Vec<u8>>,
     bars: Vec<SimBar>,
 }
 
@@ -88,7 +100,12 @@ impl Machine {
     pub(crate) fn bare(config_space: Vec<u8>, bars: Vec<SimBar>) -> qemu::Result<Self> {
         let ram = GuestRam::private(PRIVATE_RAM_BYTES)?;
         let dma = GpaAllocator::new(FIRST_DMA_ADDRESS, PRIVATE_RAM_BYTES as u64)?;
-        Ok(Machine::Bare(Bare { ram, dma: Mutex::new(dma), config_space, bars }))
+        Ok(Machine::Bare(Bare {
+            ram,
+            dma: Mutex::new(dma),
+            config_space: Mutex::new(config_space),
+            bars,
+        }))
     }
 
     /// The device, when there is one.
@@ -143,10 +160,43 @@ impl Machine {
                 Ok(bytes)
             }
             Machine::Bare(bare) => {
-                let mut bytes = bare.config_space.clone();
+                let mut bytes =
+                    bare.config_space.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 bytes.resize(256, 0);
                 Ok(bytes)
             }
+        }
+    }
+
+    /// Sets the device's interrupt mechanism the way the PCI bus driver does when it starts
+    /// the device with a grant (before MiniportInitializeEx, so the driver reads the granted
+    /// mode from configuration space): MSI-X enabled (entries still masked), or MSI-X off for
+    /// MSI (whose capability is programmed when the interrupt is connected), or only INTx;
+    /// `None` turns everything off (the device stopped).
+    pub(crate) fn set_interrupt_mode(&self, kind: Option<GrantKind>) -> qemu::Result<()> {
+        let msix = kind == Some(GrantKind::MsiX);
+        let intx = kind == Some(GrantKind::Line);
+        match self {
+            Machine::Qemu(igb) => {
+                igb.msi_disable()?;
+                igb.set_intx_disabled(!intx)?;
+                igb.msix_set_control(msix, false)
+            }
+            Machine::Bare(bare) => {
+                let mut config = bare.config_space.lock().unwrap_or_else(PoisonError::into_inner);
+                set_capability_bit(&mut config, PCI_CAPABILITY_ID_MSIX, 3, 0x80, msix);
+                set_capability_bit(&mut config, PCI_CAPABILITY_ID_MSI, 2, 0x01, false);
+                Ok(())
+            }
+        }
+    }
+
+    /// Without a device: the MSI capability's enable bit (the OS sets it when it connects an
+    /// MSI interrupt).
+    pub(crate) fn set_bare_msi_enabled(&self, enabled: bool) {
+        if let Machine::Bare(bare) = self {
+            let mut config = bare.config_space.lock().unwrap_or_else(PoisonError::into_inner);
+            set_capability_bit(&mut config, PCI_CAPABILITY_ID_MSI, 2, 0x01, enabled);
         }
     }
 
