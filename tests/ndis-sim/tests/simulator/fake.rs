@@ -24,11 +24,14 @@ use ndis_sim::sim::exports::{
 };
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
-use vmqnic::miniport::pnp;
+use vmqnic::interrupt::plan::InterruptPlan;
+use vmqnic::miniport::{msix, pnp};
 use vmqnic::ndis::{
-    BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE,
-    DRIVER_OBJECT, GROUP_AFFINITY, IRP, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
-    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST,
+    CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE, DRIVER_OBJECT, GROUP_AFFINITY,
+    IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE, IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE, IRP,
+    NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
     NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
@@ -369,6 +372,13 @@ pub struct FakeState {
     pub synchronized: u32,
     /// Results of NdisM calls made by the script, by step.
     pub statuses: Vec<(Step, NDIS_STATUS)>,
+    /// The translated resources MiniportInitializeEx got (valid during it).
+    pub resources: usize,
+    /// The driver's own interrupt plan for the grant (`vmqnic::miniport::msix::interrupt_plan`
+    /// on the resources and the registered characteristics, for 7 hardware queues).
+    pub plan: Option<InterruptPlan>,
+    /// `MessageInfoTable` entries: (MessageAddress, TargetProcessorSet, MessageData).
+    pub message_table: Vec<(i64, usize, u32)>,
 }
 
 // SAFETY: FakeState holds NBLs (raw pointers inside) that only the simulator's single test
@@ -585,6 +595,7 @@ unsafe extern "system" fn initialize(
     with_fake(|f| {
         f.miniport_handle = miniport as usize;
         f.memory_resources = memory;
+        f.resources = resources as usize;
     });
     run_script(&behaviour().initialize)
 }
@@ -804,10 +815,34 @@ fn register_interrupt(b: &Behaviour, miniport: usize) -> NDIS_STATUS {
         // SAFETY: NDIS's message table, valid until deregistration.
         unsafe { (*table).MessageCount }
     };
+    let entries: Vec<(i64, usize, u32)> = (0..count as usize)
+        .map(|i| {
+            let offset =
+                IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE + i * IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE;
+            let entry = table
+                .cast::<u8>()
+                .wrapping_add(offset)
+                .cast::<[u8; IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE]>();
+            // SAFETY: entry `i` < MessageCount of NDIS's table, valid until deregistration.
+            let bytes = unsafe { entry.read() };
+            let field =
+                |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+            let data = u32::from_le_bytes(bytes[0x18..0x1C].try_into().unwrap_or_default());
+            (field(0).cast_signed(), usize::try_from(field(8)).unwrap_or(0), data)
+        })
+        .collect();
+    let resources = with_fake(|f| f.resources) as *const CM_PARTIAL_RESOURCE_LIST;
+    let plan = (status == NDIS_STATUS_SUCCESS).then(|| {
+        // SAFETY: the adapter's handle during InitializeEx; NDIS's resources and message
+        // table, both valid for the call.
+        unsafe { msix::interrupt_plan(handle(miniport), resources, &characteristics, 7) }
+    });
     with_fake(|f| {
         f.interrupt_handle = interrupt as usize;
         f.interrupt_type = characteristics.InterruptType;
         f.message_count = count;
+        f.message_table = entries;
+        f.plan = plan;
     });
     status
 }

@@ -3,7 +3,7 @@
 
 use ndis_sim::sim::{AdapterState, Completion, GrantKind, GrantPolicy, Sim, SimConfig, SimError};
 use vmqnic::interrupt::Processor;
-use vmqnic::interrupt::grant::partial_descriptors;
+use vmqnic::interrupt::grant::{InterruptKind, partial_descriptors};
 use vmqnic::ndis::{
     CmResourceTypeInterrupt, CmResourceTypeMemory, CmResourceTypePort, NDIS_CONNECT_LINE_BASED,
     NDIS_CONNECT_MESSAGE_BASED, NDIS_STATUS_FAILURE, NDIS_STATUS_PENDING,
@@ -84,6 +84,62 @@ fn a_clean_lifecycle_without_a_device_breaks_no_rule() {
     assert_eq!(sim.violations(), vec![]);
     assert!(sim.driver_allocations().is_empty());
     assert!(sim.shared_memory().is_empty() && sim.io_mappings().is_empty());
+}
+
+#[test]
+fn the_driver_reads_the_grant_the_simulator_builds() {
+    // The driver's own parser (vmqnic::miniport::msix::interrupt_plan, run by the fake inside
+    // InitializeEx) on the simulator's translated resources and message table.
+    let cases = [
+        (GrantPolicy::AsRequested, InterruptKind::MsiX, 5, true),
+        (GrantPolicy::AtMost(1), InterruptKind::MsiX, 1, false),
+        (GrantPolicy::Msi, InterruptKind::Msi, 1, false),
+        (GrantPolicy::LineBased, InterruptKind::Line, 0, false),
+    ];
+    for (policy, kind, granted, vmq) in cases {
+        let mut sim = Sim::start(SimConfig::with_groups(&[2, 2]));
+        fake::reset(Behaviour::default());
+        sim.load_driver(fake::driver_entry).unwrap();
+        let grant = sim.start_device(policy).unwrap();
+        let plan = with_fake(|f| f.plan.clone()).expect("the interrupt was registered");
+        assert_eq!(
+            (plan.kind, plan.granted_messages, plan.vmq_enabled()),
+            (kind, granted, vmq),
+            "{policy:?}"
+        );
+        if policy == GrantPolicy::AsRequested {
+            assert_eq!(
+                plan.message_targets,
+                vec![None, Some(p(0, 0)), Some(p(0, 1)), Some(p(1, 0)), Some(p(1, 1))]
+            );
+            assert_eq!(plan.table_entries, 10);
+        }
+        let table = with_fake(|f| f.message_table.clone());
+        let expected: Vec<(i64, usize, u32)> = grant
+            .messages
+            .iter()
+            .map(|m| {
+                (i64::try_from(m.mailbox).unwrap(), usize::try_from(m.affinity).unwrap(), m.data)
+            })
+            .collect();
+        assert_eq!(table, expected, "MessageInfoTable: mailbox, target set, data of each message");
+        sim.stop_device().unwrap();
+        sim.unload_driver().unwrap();
+        assert_eq!(sim.violations(), vec![]);
+    }
+}
+
+#[test]
+fn a_missing_qemu_fails_with_the_install_hint() {
+    let config = SimConfig::with_groups(&[1]).with_qemu_config(ndis_sim::qemu::QemuConfig {
+        binary: Some("/nonexistent/qemu-system-x86_64".into()),
+        ..ndis_sim::qemu::QemuConfig::default()
+    });
+    let error = Sim::try_start(config).err().expect("no such QEMU").to_string();
+    assert!(error.contains("/nonexistent/qemu-system-x86_64"), "{error}");
+    assert!(error.contains("apt-get install -t bookworm-backports qemu-system-x86"), "{error}");
+    // The lock was released: the next simulation starts.
+    drop(Sim::start(SimConfig::with_groups(&[1])));
 }
 
 #[test]
