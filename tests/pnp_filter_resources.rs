@@ -2,10 +2,8 @@
 //! real PnP glue, linked against the simulated ndis.sys (`ndis-sim`), with the PnP manager
 //! handing it the requirements list the PCI bus driver builds for an 82576.
 
-use std::ptr;
-
 use ndis_sim::sim::pnp::filter_resource_requirements;
-use ndis_sim::sim::{Sim, SimConfig, with_state};
+use ndis_sim::sim::{Sim, SimConfig};
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::requirements::{AlternativeKind, RequirementsList, build};
 use vmqnic::miniport::pnp::{
@@ -21,21 +19,16 @@ fn igb_bus_list() -> Vec<u8> {
     build::pci_msix_function(&[0x2_0000, 0x4000], 10, 11)
 }
 
-fn miniport_handle() -> NDIS_HANDLE {
-    with_state(|s| s.miniport_handle) as NDIS_HANDLE
-}
-
 /// AddDevice, then the filter, then RemoveDevice; returns the filtered list.
 fn add_filter_remove(sim: &Sim, bus_list: &[u8]) -> ndis_sim::sim::pnp::FilterOutcome {
-    // SAFETY: the simulator plays NDIS: a valid miniport handle, PASSIVE_LEVEL.
-    let status = unsafe { miniport_add_device(miniport_handle(), ptr::null_mut()) };
+    let (status, context) = sim.call_add_device(miniport_add_device);
     assert_eq!(status, NDIS_STATUS_SUCCESS);
-    let context = with_state(|s| s.add_device_context).expect("AddDevice registered a context")
-        as NDIS_HANDLE;
+    let context = context.expect("AddDevice registered a context");
     let handler =
         pnp_characteristics().MiniportFilterResourceRequirementsHandler.expect("registered");
     // SAFETY: the driver's own handler with the context it registered.
-    let outcome = unsafe { filter_resource_requirements(handler, context, bus_list) };
+    let outcome =
+        unsafe { filter_resource_requirements(handler, context as NDIS_HANDLE, bus_list) };
     assert_eq!(outcome.status, NDIS_STATUS_SUCCESS, "the filter always succeeds");
     let leftover: Vec<u32> = sim.driver_allocations().iter().map(|a| a.tag).collect();
     assert_eq!(
@@ -43,8 +36,7 @@ fn add_filter_remove(sim: &Sim, bus_list: &[u8]) -> ndis_sim::sim::pnp::FilterOu
         vec![tags::ADD_DEVICE_CONTEXT],
         "only the add-device context outlives the filter"
     );
-    // SAFETY: the context AddDevice registered; RemoveDevice is called once.
-    unsafe { miniport_remove_device(context) };
+    sim.call_remove_device(miniport_remove_device, context);
     assert!(sim.driver_allocations().is_empty(), "RemoveDevice freed the context");
     outcome
 }
@@ -157,21 +149,20 @@ fn line_only_and_msi_lists_are_kept_byte_for_byte() {
 #[test]
 fn null_irp_information_is_fine() {
     let sim = Sim::start(SimConfig::with_groups(&[2]));
-    // SAFETY: simulated NDIS, valid handle.
-    let status = unsafe { miniport_add_device(miniport_handle(), ptr::null_mut()) };
+    let (status, context) = sim.call_add_device(miniport_add_device);
     assert_eq!(status, NDIS_STATUS_SUCCESS);
-    let context = with_state(|s| s.add_device_context).unwrap() as NDIS_HANDLE;
+    let context = context.unwrap();
     // SAFETY: an all-zero IRP (Information = NULL) is a valid IRP value for this handler.
     let mut irp: vmqnic::ndis::IRP = unsafe { std::mem::zeroed() };
     // SAFETY: the driver's handler with its context and a live IRP.
-    let status = unsafe { miniport_filter_resource_requirements(context, &raw mut irp) };
+    let status =
+        unsafe { miniport_filter_resource_requirements(context as NDIS_HANDLE, &raw mut irp) };
     assert_eq!(status, NDIS_STATUS_SUCCESS);
     assert_eq!(irp.IoStatus.Information, 0);
-    // SAFETY: as above; StartDevice strips nothing.
-    let status = unsafe { miniport_start_device(context, &raw mut irp) };
-    assert_eq!(status, NDIS_STATUS_SUCCESS);
-    // SAFETY: the registered context, freed once.
-    unsafe { miniport_remove_device(context) };
+    assert_eq!(irp.IoStatus.Information, 0);
+    // StartDevice strips nothing.
+    assert_eq!(sim.call_start_device(miniport_start_device, context), NDIS_STATUS_SUCCESS);
+    sim.call_remove_device(miniport_remove_device, context);
     assert!(sim.driver_allocations().is_empty());
     assert_eq!(sim.violations(), vec![]);
 }

@@ -10,6 +10,7 @@
 //!   injection and capture. See `README.md` next to `Cargo.toml`.
 
 #![allow(non_snake_case)] // the exports keep ndis.h's parameter names
+#![allow(non_upper_case_globals)] // and match on its constants (CmResourceTypeMemory, …)
 
 pub mod qemu;
 pub mod sim;

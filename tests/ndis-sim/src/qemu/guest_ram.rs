@@ -65,6 +65,31 @@ impl GuestRam {
         Ok(GuestRam { base, size })
     }
 
+    /// RAM that no QEMU shares: a sealed-off memfd of `size` bytes, laid out like guest RAM
+    /// (offset == "physical" address). The simulator uses it as DMA memory when it runs
+    /// without a device, so shared memory and MSI mailboxes behave the same either way.
+    pub(crate) fn private(size: usize) -> Result<Self> {
+        // SAFETY: memfd_create with a NUL-terminated name and valid flags; it only returns a
+        // new descriptor (or -1).
+        let fd = unsafe { libc::memfd_create(c"ndis-sim-ram".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a descriptor this function just created and nothing else owns.
+        let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        file.set_len(size as u64).map_err(|e| Error::io("sizing the private RAM", e))?;
+        // The mapping keeps the memory alive after `file` closes.
+        Self::map(&file, size)
+    }
+
+    /// The host address of `len` bytes of guest RAM at `gpa`, for code that accesses DMA
+    /// memory directly (the simulated NdisAllocateSharedMemory hands it to the driver, which
+    /// reads and writes descriptors there while the device DMAs into the same bytes).
+    pub(crate) fn host_address(&self, gpa: u64, len: usize) -> Result<*mut u8> {
+        let offset = self.offset_of(gpa, len)?;
+        Ok(self.ptr_at(offset))
+    }
+
     /// Size of guest RAM in bytes.
     #[must_use]
     pub fn size(&self) -> u64 {

@@ -10,8 +10,9 @@ use super::error::{Error, Result};
 use super::launcher::{IGB_PCI_DEVICE, Qemu};
 use super::netdev::MacAddress;
 use super::pci::{
-    BarKind, COMMAND_BUS_MASTER, COMMAND_IO_SPACE, COMMAND_MEMORY_SPACE, MSIX_ENTRY_SIZE,
-    MSIX_VECTOR_CONTROL_MASKED, MsixCapability, PciAddress, PciConfig,
+    BAR_COUNT, BarInfo, BarKind, COMMAND_BUS_MASTER, COMMAND_INTX_DISABLE, COMMAND_IO_SPACE,
+    COMMAND_MEMORY_SPACE, MSIX_ENTRY_SIZE, MSIX_VECTOR_CONTROL_MASKED, MsixCapability, PciAddress,
+    PciConfig,
 };
 use super::regs;
 
@@ -19,6 +20,15 @@ use super::regs;
 pub const INTEL_VENDOR_ID: u16 = 0x8086;
 /// PCI device ID of the 82576 (physical function).
 pub const IGB_82576_DEVICE_ID: u16 = 0x10C9;
+
+/// The IOAPIC input (GSI) the igb's INTA# reaches on QEMU's q35 with the NIC at 00:03.0:
+/// ICH9 routes slot 3 INTA to PIRQH, which the chipset wires to IOAPIC pin 23. Measured with
+/// QEMU 10.0.2: `irq_intercept_in ioapic`, IMS = all, ICS = LSC gives `IRQ raise 23`, and the
+/// ICR read that clears the cause gives `IRQ lower 23`.
+pub const Q35_IGB_INTX_IOAPIC_PIN: u32 = 23;
+
+/// QOM path of q35's IOAPIC, for `irq_intercept_in`.
+pub const Q35_IOAPIC_QOM_PATH: &str = "ioapic";
 
 /// Where the PCI BARs go. The defaults are the PoC's (igb-qemu.md §2 and §10): any free
 /// address between the top of RAM and `0xFEC0_0000` works on q35.
@@ -248,6 +258,65 @@ impl Igb {
     #[must_use]
     pub fn msix_table_address(&self) -> u64 {
         self.msix_table
+    }
+
+    /// Guest-physical address of the MSI-X pending-bit array.
+    #[must_use]
+    pub fn msix_pba_address(&self) -> u64 {
+        self.msix_pba
+    }
+
+    /// Every implemented BAR: its sizing result and the address it is programmed with.
+    pub fn bars(&self) -> Result<Vec<(BarInfo, u64)>> {
+        let pci = self.pci();
+        let mut bars = Vec::new();
+        let mut index = 0;
+        while index < BAR_COUNT {
+            match pci.size_bar(index)? {
+                Some(info) => {
+                    let address = pci.bar_address(index, info.kind)?;
+                    // A 64-bit BAR also occupies the next register.
+                    index += if matches!(info.kind, BarKind::Memory64 { .. }) { 2 } else { 1 };
+                    bars.push((info, address));
+                }
+                None => index += 1,
+            }
+        }
+        Ok(bars)
+    }
+
+    /// Points the MSI capability at the guest-RAM word `gpa` with message `data` and enables
+    /// MSI (one message). MSI-X must be disabled for the device to use it.
+    pub fn route_msi_to_mailbox(&self, gpa: u64, data: u16) -> Result<MsixMailbox> {
+        if data == 0 {
+            return Err(Error::InvalidArgument(
+                "mailbox data 0 is indistinguishable from an empty mailbox".to_owned(),
+            ));
+        }
+        if !gpa.is_multiple_of(4) {
+            return Err(Error::InvalidArgument(format!("mailbox {gpa:#x} is not 4-byte aligned")));
+        }
+        self.qemu.ram().write_u32(gpa, 0)?;
+        self.pci().set_msi(gpa, data, true)?;
+        // An MSI write is a 32-bit store of the 16-bit data, zero-extended (PCI 3.0 6.8.3.3).
+        Ok(MsixMailbox { entry: 0, gpa, data: u32::from(data) })
+    }
+
+    /// Disables MSI.
+    pub fn msi_disable(&self) -> Result<()> {
+        let pci = self.pci();
+        let cap = pci
+            .find_capability(super::pci::CAP_ID_MSI)?
+            .ok_or_else(|| Error::Device("no MSI capability".to_owned()))?;
+        let control = pci.read16(cap + 2)?;
+        pci.write16(cap + 2, control & !super::pci::MSI_CONTROL_ENABLE)
+    }
+
+    /// Sets or clears the Command register's INTx Disable bit.
+    pub fn set_intx_disabled(&self, disabled: bool) -> Result<()> {
+        let pci = self.pci();
+        let command = pci.command()? & !COMMAND_INTX_DISABLE;
+        pci.set_command(if disabled { command | COMMAND_INTX_DISABLE } else { command })
     }
 
     /// Sets MSI-X Enable / Function Mask (§2 step 3).

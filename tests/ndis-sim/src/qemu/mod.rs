@@ -33,14 +33,15 @@ pub use error::{Error, QEMU_REQUIREMENT, Result};
 pub use gpa_alloc::{Allocation, GpaAllocator, GpaRange, PAGE_SIZE};
 pub use guest_ram::{FIRST_DMA_ADDRESS, GuestRam, NOT_RAM_FOR_DMA};
 pub use igb::{
-    BarLayout, IGB_82576_DEVICE_ID, INTEL_VENDOR_ID, Igb, MsixEntry, MsixMailbox, RegisterCounts,
+    BarLayout, IGB_82576_DEVICE_ID, INTEL_VENDOR_ID, Igb, MsixEntry, MsixMailbox,
+    Q35_IGB_INTX_IOAPIC_PIN, Q35_IOAPIC_QOM_PATH, RegisterCounts,
 };
 pub use launcher::{
     DEFAULT_QEMU_BINARY, IGB_PCI_DEVICE, MAX_MEMORY_MIB, MIN_MEMORY_MIB, Qemu, QemuConfig,
 };
 pub use netdev::{FrameDecoder, MAX_FRAME_LEN, MacAddress, encode_frame};
 pub use pci::{BarInfo, BarKind, MsixCapability, PciAddress, PciCapability, PciConfig};
-pub use qtest::{Qtest, QtestSession};
+pub use qtest::{IrqEvent, Qtest, QtestSession};
 pub use rx_ring::{RxCompletion, RxRing};
 
 /// The simulator will share the backend between threads (driver paths, an interrupt poller).

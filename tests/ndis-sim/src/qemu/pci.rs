@@ -33,6 +33,8 @@ pub const COMMAND_IO_SPACE: u16 = 1 << 0;
 pub const COMMAND_MEMORY_SPACE: u16 = 1 << 1;
 /// Command: bus master. QEMU's igb refuses RX DMA without it (`e1000x_rx_ready`, §2).
 pub const COMMAND_BUS_MASTER: u16 = 1 << 2;
+/// Command: INTx Disable. While set, the function never asserts its INTx line.
+pub const COMMAND_INTX_DISABLE: u16 = 1 << 10;
 /// Status: the capability list is present.
 pub const STATUS_CAPABILITIES_LIST: u16 = 1 << 4;
 
@@ -51,6 +53,13 @@ pub const MSIX_CONTROL_TABLE_SIZE_MASK: u16 = 0x07FF;
 pub const MSIX_CONTROL_FUNCTION_MASK: u16 = 1 << 14;
 /// MSI-X Message Control: MSI-X Enable.
 pub const MSIX_CONTROL_ENABLE: u16 = 1 << 15;
+
+/// MSI Message Control: MSI Enable.
+pub const MSI_CONTROL_ENABLE: u16 = 1 << 0;
+/// MSI Message Control: bits 6:4, Multiple Message Enable (log2 of the enabled count).
+pub const MSI_CONTROL_MULTIPLE_MESSAGE_ENABLE: u16 = 0x7 << 4;
+/// MSI Message Control: the capability has a 64-bit address.
+pub const MSI_CONTROL_64BIT: u16 = 1 << 7;
 
 /// Bytes per MSI-X table entry: address low, address high, data, vector control.
 pub const MSIX_ENTRY_SIZE: u64 = 16;
@@ -417,6 +426,37 @@ impl<'q> PciConfig<'q> {
         let table = self.read32(cap + 4)?;
         let pba = self.read32(cap + 8)?;
         MsixCapability::decode(cap, control, table, pba)
+    }
+
+    /// Programs the MSI capability with one message (`address`, `data`) and enables or
+    /// disables it. Multiple Message Enable is set to one message: this simulator's OS grants
+    /// a single MSI message (QEMU's igb has a one-vector MSI capability, igb-qemu.md §2).
+    pub fn set_msi(&self, address: u64, data: u16, enable: bool) -> Result<()> {
+        let cap = self
+            .find_capability(CAP_ID_MSI)?
+            .ok_or_else(|| Error::Device("no MSI capability".to_owned()))?;
+        let control = self.read16(cap + 2)?;
+        let wide = control & MSI_CONTROL_64BIT != 0;
+        if !wide && address >> 32 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "MSI address {address:#x} needs the 64-bit capability this device lacks"
+            )));
+        }
+        let disabled = control & !(MSI_CONTROL_ENABLE | MSI_CONTROL_MULTIPLE_MESSAGE_ENABLE);
+        // Disable while the address and data change, so no half-written message goes out.
+        self.write16(cap + 2, disabled)?;
+        self.write32(cap + 4, (address & 0xFFFF_FFFF) as u32)?;
+        let data_offset = if wide {
+            self.write32(cap + 8, (address >> 32) as u32)?;
+            cap + 0xC
+        } else {
+            cap + 8
+        };
+        self.write16(data_offset, data)?;
+        if enable {
+            self.write16(cap + 2, disabled | MSI_CONTROL_ENABLE)?;
+        }
+        Ok(())
     }
 
     /// Sets MSI-X Enable and Function Mask in Message Control (igb-qemu.md §2 step 3: until

@@ -1,8 +1,10 @@
 //! Client for QEMU's qtest text protocol (`-qtest unix:PATH`).
 //!
 //! One command per line; QEMU answers each with exactly one line: `OK`, `OK <value>`,
-//! `FAIL ...` or `ERR ...` (igb-qemu.md §1). `IRQ ...` lines are asynchronous notifications
-//! that only appear after `irq_intercept_*`; they are skipped.
+//! `FAIL ...` or `ERR ...` (igb-qemu.md §1). `IRQ raise N` / `IRQ lower N` lines are
+//! asynchronous notifications that only appear after `irq_intercept_in`/`irq_intercept_out`:
+//! they can arrive before any reply, so every line read is sorted, and IRQ lines are recorded
+//! as [`IrqEvent`]s (with the level of each line) instead of being taken for a reply.
 //!
 //! Every argument is checked before a command is sent, because QEMU handles a malformed
 //! command with `g_assert` and aborts. After a timeout or an I/O error the stream is marked
@@ -47,6 +49,37 @@ struct QtestConn {
     broken: Option<String>,
     log: QemuLog,
     commands_sent: u64,
+    /// IRQ notifications received and not yet taken, oldest first.
+    irq_events: Vec<IrqEvent>,
+    /// The last level QEMU reported for each intercepted line.
+    irq_levels: std::collections::BTreeMap<u32, bool>,
+}
+
+/// One `IRQ raise N` / `IRQ lower N` notification: intercepted GPIO line `line` changed level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqEvent {
+    /// The GPIO line number of the intercepted device (for `irq_intercept_in ioapic`: the
+    /// IOAPIC input pin, i.e. the GSI).
+    pub line: u32,
+    /// `true` for `raise`, `false` for `lower`.
+    pub raised: bool,
+}
+
+/// Parses the text of an `IRQ ...` line.
+pub(crate) fn parse_irq_line(line: &str) -> std::result::Result<IrqEvent, String> {
+    let mut words = line.split_ascii_whitespace();
+    let (Some("IRQ"), Some(level), Some(number), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(format!("{line:?} is not `IRQ raise|lower N`"));
+    };
+    let raised = match level {
+        "raise" => true,
+        "lower" => false,
+        other => return Err(format!("unknown IRQ level {other:?}")),
+    };
+    let line = number.parse::<u32>().map_err(|e| format!("IRQ line {number:?}: {e}"))?;
+    Ok(IrqEvent { line, raised })
 }
 
 /// What one reply line means.
@@ -218,7 +251,7 @@ impl QtestConn {
         loop {
             let reply = self.read_line(line, deadline)?;
             match classify_reply(&reply) {
-                Ok(Reply::Async) => {}
+                Ok(Reply::Async) => self.record_irq(&reply)?,
                 Ok(Reply::Ok(payload)) => return Ok(payload.to_owned()),
                 Ok(Reply::Rejected) => {
                     return Err(Error::QtestRejected { command: shorten(line), reply });
@@ -226,6 +259,84 @@ impl QtestConn {
                 Err(problem) => {
                     self.broken = Some(format!("unexpected reply {reply:?}"));
                     return Err(Error::Protocol { command: shorten(line), reply, problem });
+                }
+            }
+        }
+    }
+
+    /// Records one `IRQ ...` line; a malformed one breaks the stream like any garbage.
+    fn record_irq(&mut self, text: &str) -> Result<()> {
+        match parse_irq_line(text) {
+            Ok(event) => {
+                self.irq_levels.insert(event.line, event.raised);
+                self.irq_events.push(event);
+                Ok(())
+            }
+            Err(problem) => {
+                self.broken = Some(format!("unparsable IRQ line {text:?}"));
+                Err(Error::Protocol {
+                    command: "(none)".to_owned(),
+                    reply: text.to_owned(),
+                    problem,
+                })
+            }
+        }
+    }
+
+    /// Reads whatever QEMU sent while no command was outstanding (only IRQ lines can be
+    /// there), waiting at most `wait` for the first byte.
+    fn drain_async(&mut self, wait: Duration) -> Result<()> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::QtestBroken { reason: reason.clone() });
+        }
+        let mut chunk = [0u8; 4096];
+        let mut wait = wait;
+        loop {
+            while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line[..end]).into_owned();
+                if matches!(classify_reply(&text), Ok(Reply::Async)) {
+                    self.record_irq(&text)?;
+                } else {
+                    self.broken = Some(format!("unsolicited reply {text:?}"));
+                    return Err(Error::Protocol {
+                        command: "(none)".to_owned(),
+                        reply: text,
+                        problem: "a reply arrived while no command was outstanding".to_owned(),
+                    });
+                }
+            }
+            // poll(2), not a socket read timeout: those are rounded up to a scheduler tick
+            // (4-10 ms), far too coarse for "is anything there?" in a delivery loop.
+            if !readable(&self.stream, wait)? {
+                return Ok(());
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.broken = Some("QEMU closed the qtest socket".to_owned());
+                    return Err(Error::Disconnected {
+                        what: "qtest socket, waiting for IRQ notifications".to_owned(),
+                        log_tail: self.log.tail(),
+                    });
+                }
+                Ok(n) => {
+                    self.pending.extend_from_slice(&chunk[..n]);
+                    // Whatever else is already there is read without waiting again.
+                    wait = Duration::ZERO;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    self.broken = Some(format!("qtest read failed: {e}"));
+                    return Err(Error::Io {
+                        context: "reading IRQ notifications".to_owned(),
+                        source: e,
+                    });
                 }
             }
         }
@@ -457,6 +568,61 @@ impl QtestSession<'_> {
     pub fn commands_sent(&self) -> u64 {
         self.conn.commands_sent
     }
+
+    /// `irq_intercept_in QOM-PATH`: from now on QEMU reports level changes of the device's
+    /// GPIO *inputs* as `IRQ raise|lower N` (and no longer delivers them). QEMU allows one
+    /// intercept per session. `irq_intercept_in ioapic` observes every interrupt line of a
+    /// q35 machine, PCI INTx included.
+    pub fn irq_intercept_in(&mut self, qom_path: &str) -> Result<()> {
+        check_qom_path(qom_path)?;
+        self.conn.command(&format!("irq_intercept_in {qom_path}")).map(drop)
+    }
+
+    /// `irq_intercept_out QOM-PATH`: the same for the device's GPIO *outputs*.
+    pub fn irq_intercept_out(&mut self, qom_path: &str) -> Result<()> {
+        check_qom_path(qom_path)?;
+        self.conn.command(&format!("irq_intercept_out {qom_path}")).map(drop)
+    }
+
+    /// Takes the IRQ notifications received so far (also those that arrived while no command
+    /// was outstanding, waiting at most `wait` for the first one), oldest first.
+    pub fn take_irq_events(&mut self, wait: Duration) -> Result<Vec<IrqEvent>> {
+        self.conn.drain_async(wait)?;
+        Ok(std::mem::take(&mut self.conn.irq_events))
+    }
+
+    /// The last level QEMU reported for intercepted line `line` (`false` if it never changed).
+    #[must_use]
+    pub fn irq_level(&self, line: u32) -> bool {
+        self.conn.irq_levels.get(&line).copied().unwrap_or(false)
+    }
+}
+
+/// Whether `stream` has bytes to read within `wait` (`poll` with millisecond resolution,
+/// rounded up; zero does not wait).
+fn readable(stream: &UnixStream, wait: Duration) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd on this frame, for the duration of the call.
+    let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
+    if ready < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(Error::Io { context: "polling the qtest socket".to_owned(), source: e })
+        };
+    }
+    Ok(ready > 0)
+}
+
+/// Rejects QOM paths that would not be one word of a qtest command.
+fn check_qom_path(path: &str) -> Result<()> {
+    if path.is_empty() || path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(Error::InvalidArgument(format!("QOM path {path:?} is not a single word")));
+    }
+    Ok(())
 }
 
 macro_rules! delegate_to_session {
@@ -481,6 +647,8 @@ impl Qtest {
                 broken: None,
                 log,
                 commands_sent: 0,
+                irq_events: Vec::new(),
+                irq_levels: std::collections::BTreeMap::new(),
             }),
         }
     }
@@ -532,6 +700,17 @@ impl Qtest {
         fn write_hex(&self, addr: u64, data: &[u8]) -> Result<()>;
         /// Round trip and barrier; see [`QtestSession::sync`].
         fn sync(&self) -> Result<()>;
+        /// See [`QtestSession::irq_intercept_in`].
+        fn irq_intercept_in(&self, qom_path: &str) -> Result<()>;
+        /// See [`QtestSession::irq_intercept_out`].
+        fn irq_intercept_out(&self, qom_path: &str) -> Result<()>;
+        /// See [`QtestSession::take_irq_events`].
+        fn take_irq_events(&self, wait: Duration) -> Result<Vec<IrqEvent>>;
+    }
+
+    /// See [`QtestSession::irq_level`].
+    pub fn irq_level(&self, line: u32) -> bool {
+        self.session().irq_level(line)
     }
 
     /// Number of commands sent so far.
@@ -636,6 +815,7 @@ mod tests {
             ("inw 0xcfe", "OK 0x10c9\n"),
             ("outb 0x80 0x5", "OK\n"),
             ("readq 0x100000", "OK 0x1122334455667788\n"),
+            ("endianness", "OK little\n"),
         ]);
         assert_eq!(qt.readl(0xC000_0008).unwrap(), 0x8008_0483);
         qt.writel(0xC000_0000, 1 << 26).unwrap();
@@ -643,7 +823,45 @@ mod tests {
         qt.outb(0x80, 5).unwrap();
         assert_eq!(qt.readq(0x10_0000).unwrap(), 0x1122_3344_5566_7788);
         assert_eq!(qt.commands_sent(), 5);
+        // The IRQ line that preceded the first reply was recorded, not lost. (The fake server
+        // closes the socket after its last reply, so take the events before that.)
+        assert_eq!(
+            qt.take_irq_events(Duration::ZERO).unwrap(),
+            vec![IrqEvent { line: 1, raised: true }]
+        );
+        assert!(qt.irq_level(1));
+        qt.sync().unwrap();
         server.join().unwrap();
+    }
+
+    #[test]
+    fn irq_lines_are_parsed_strictly() {
+        assert_eq!(parse_irq_line("IRQ raise 23"), Ok(IrqEvent { line: 23, raised: true }));
+        assert_eq!(parse_irq_line("IRQ lower 0"), Ok(IrqEvent { line: 0, raised: false }));
+        assert!(parse_irq_line("IRQ raise").is_err());
+        assert!(parse_irq_line("IRQ up 3").is_err());
+        assert!(parse_irq_line("IRQ raise 3 4").is_err());
+        assert!(parse_irq_line("IRQ raise -1").is_err());
+    }
+
+    #[test]
+    fn irq_lines_between_commands_are_collected() {
+        let (qt, server) = fake_qemu(vec![
+            ("irq_intercept_in ioapic", "OK\nIRQ raise 23\nIRQ lower 23\nIRQ raise 23\n"),
+            ("endianness", "OK little\n"),
+            ("endianness", "OK little\n"),
+        ]);
+        qt.irq_intercept_in("ioapic").unwrap();
+        let events = qt.take_irq_events(Duration::from_millis(50)).unwrap();
+        assert_eq!(events.len(), 3);
+        assert!(qt.irq_level(23));
+        qt.sync().unwrap();
+        assert!(qt.take_irq_events(Duration::ZERO).unwrap().is_empty());
+        assert!(matches!(qt.irq_intercept_in("two words"), Err(Error::InvalidArgument(_))));
+        qt.sync().unwrap();
+        // After the server closed, waiting for notifications reports the disconnect.
+        server.join().unwrap();
+        assert!(matches!(qt.take_irq_events(Duration::ZERO), Err(Error::Disconnected { .. })));
     }
 
     #[test]

@@ -1,27 +1,69 @@
-//! The simulated ndis.sys: global state shared by the exported `NdisXxx` functions, the
-//! contract checks that stand in for Driver Verifier and NDISTest, and the PnP manager that
-//! drives the driver's PnP handlers.
+//! The simulated ndis.sys: the exported `NdisXxx` functions, the global state they share, the
+//! contract checks that stand in for Driver Verifier and NDISTest, and the simulated OS around
+//! them (PnP manager, interrupt controller, processors), driven by the test through [`Sim`].
 //!
-//! The driver's imports are C symbols, so the simulator is necessarily global state. Every test
-//! starts a [`Sim`] with [`Sim::start`], which takes a process-wide lock for the test's lifetime:
-//! tests of one binary run one at a time under `cargo test`, and `cargo nextest` (a process per
-//! test) isolates them anyway.
+//! ```no_run
+//! # use ndis_sim::sim::{GrantPolicy, Sim, SimConfig};
+//! # unsafe extern "system" fn driver_entry(
+//! #     _: *mut vmqnic::ndis::DRIVER_OBJECT, _: *const vmqnic::ndis::UNICODE_STRING,
+//! # ) -> i32 { 0 }
+//! let mut sim = Sim::start(SimConfig::with_groups(&[2, 2]).with_qemu());
+//! sim.load_driver(driver_entry).unwrap();
+//! let grant = sim.start_device(GrantPolicy::AsRequested).unwrap();
+//! let deliveries = sim.deliver_interrupts(std::time::Duration::from_millis(100)).unwrap();
+//! sim.stop_device().unwrap();
+//! sim.unload_driver().unwrap();
+//! assert_eq!(sim.violations(), vec![]);
+//! ```
+//!
+//! The driver's imports are C symbols, so the simulator is necessarily global state. Every
+//! test starts a [`Sim`] with [`Sim::start`], which takes a process-wide lock for the test's
+//! lifetime: tests of one binary run one at a time under `cargo test`, and `cargo nextest` (a
+//! process per test) isolates them anyway.
 
+pub mod cpu;
 pub mod exports;
+mod interrupts;
+mod lifecycle;
+pub mod machine;
+pub mod mmio;
+pub mod oid;
 pub mod pnp;
+pub mod rules;
+mod state;
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use vmqnic::interrupt::Processor;
+use vmqnic::ndis::NDIS_STATUS;
 
-/// A broken rule of the NDIS contract, named as Driver Verifier or the docs name it.
+use crate::qemu::{self, Igb, Qemu, QemuConfig};
+
+pub use interrupts::{Delivery, DpcRun, IsrRun};
+pub use lifecycle::{Completion, DriverEntry};
+pub use machine::{BarSpace, SimBar, igb_bars};
+pub use mmio::IoMapping;
+pub use oid::{OidCompletion, OidId, OidKind, OidOutcome, OidRequest};
+pub use state::{AdapterState, Allocation, Owner, Scope, SimState, TableEntry, with_state};
+
+use machine::Machine;
+
+/// A broken rule of the NDIS contract, named as Driver Verifier or the docs name it (the names
+/// are listed in [`rules`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// The rule (e.g. `"NdisAllocateMemoryWithTagPriority.NonZeroTag"`).
     pub rule: &'static str,
     /// What happened.
     pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
 }
 
 /// One processor of the simulated machine.
@@ -33,21 +75,231 @@ pub struct SimProcessor {
     pub node: u16,
 }
 
+/// When the simulated protocol returns the NBLs the miniport indicates (without
+/// `NDIS_RECEIVE_FLAGS_RESOURCES`; with it, ownership comes back when the call returns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReturnPolicy {
+    /// After the DPC that indicated them returns, on the same processor at DISPATCH_LEVEL.
+    #[default]
+    AfterDpc,
+    /// Inside NdisMIndicateReceiveNetBufferLists, before it returns (a protocol may return
+    /// NBLs from its receive handler; this catches a driver holding a lock across the call).
+    DuringIndication,
+    /// Only when the test calls [`Sim::return_indicated_nbls`].
+    Hold,
+}
+
+/// Which interrupt resources the simulated PnP manager grants (spec §4.2: PnP may grant
+/// fewer messages than requested, a single MSI message, or a line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantPolicy {
+    /// Every message descriptor of the filtered list (the line if it has none).
+    AsRequested,
+    /// The first `n` message descriptors (a line-based interrupt if `n` is 0).
+    AtMost(u32),
+    /// One MSI message; MSI-X stays disabled in configuration space.
+    Msi,
+    /// The line-based alternative.
+    LineBased,
+}
+
+/// The kind of interrupt granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKind {
+    /// MSI-X: one translated descriptor per message.
+    MsiX,
+    /// MSI: one translated descriptor.
+    Msi,
+    /// A line-based interrupt (INTx).
+    Line,
+}
+
+/// One granted message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantedMessage {
+    /// Message number (the `MessageId` the ISR and DPC get).
+    pub number: u32,
+    /// Processor group of `affinity`.
+    pub group: u16,
+    /// `TargetProcessorSet` within `group`.
+    pub affinity: u64,
+    /// The processor the ISR runs on: the lowest one of `affinity`.
+    pub target: Processor,
+    /// Guest-physical address of the message's mailbox (its `MessageAddress`).
+    pub mailbox: u64,
+    /// `MessageData`: the word the device writes to the mailbox.
+    pub data: u32,
+}
+
+/// A granted line-based interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantedLine {
+    /// The IOAPIC input (GSI) the device's INTx arrives on; also the descriptor's vector.
+    pub pin: u32,
+    /// Processor group of `affinity`.
+    pub group: u16,
+    /// Processors the interrupt may go to.
+    pub affinity: u64,
+    /// The processor the ISR runs on: the lowest one of `affinity`.
+    pub target: Processor,
+}
+
+/// The interrupt resources granted at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantedInterrupts {
+    /// MSI-X, MSI or line.
+    pub kind: GrantKind,
+    /// Granted messages in message-number order (empty for a line).
+    pub messages: Vec<GrantedMessage>,
+    /// For a line-based grant: the line.
+    pub line: Option<GrantedLine>,
+    /// Entries of the device's MSI-X table (0 if it has no MSI-X capability).
+    pub table_size: u16,
+    /// The requirements list the grant was made from (after the driver's filter).
+    pub requirements: Vec<u8>,
+    /// The translated `CM_PARTIAL_RESOURCE_LIST` MiniportInitializeEx gets.
+    pub translated_resources: Vec<u8>,
+}
+
+/// One NdisMIndicateStatusEx call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusIndicationRecord {
+    /// `StatusCode`.
+    pub status_code: NDIS_STATUS,
+    /// `PortNumber`.
+    pub port: u32,
+    /// A copy of `StatusBuffer` (`StatusBufferSize` bytes).
+    pub buffer: Vec<u8>,
+    /// The IRQL of the call.
+    pub irql: u8,
+}
+
+/// One received NBL as indicated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedNbl {
+    /// The NBL's address.
+    pub address: usize,
+    /// Queue id from `NetBufferListFilteringInfo` (bits 31:16).
+    pub queue_id: u16,
+    /// Filter id from `NetBufferListFilteringInfo` (bits 15:0).
+    pub filter_id: u16,
+    /// `DataLength` of each NET_BUFFER.
+    pub data_lengths: Vec<u32>,
+}
+
+/// One NdisMIndicateReceiveNetBufferLists call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiveIndicationRecord {
+    /// The chain.
+    pub nbls: Vec<ReceivedNbl>,
+    /// `NumberOfNetBufferLists`.
+    pub count: u32,
+    /// `ReceiveFlags`.
+    pub flags: u32,
+    /// `PortNumber`.
+    pub port: u32,
+    /// IRQL and processor of the call.
+    pub irql: u8,
+    /// The processor of the call.
+    pub processor: Processor,
+}
+
+/// A live NdisAllocateSharedMemory block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedMemoryRecord {
+    /// Guest-physical address (what the SG list says).
+    pub physical_address: u64,
+    /// `Length` as requested.
+    pub length: u32,
+    /// `QueueId` of the request.
+    pub queue_id: u32,
+    /// The `SharedMemoryHandle` handed out (for `NET_BUFFER_SHARED_MEMORY`).
+    pub shared_memory_handle: usize,
+}
+
+/// One NBL NdisMSendNetBufferListsComplete completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendCompletionRecord {
+    /// The NBL.
+    pub nbl: usize,
+    /// Its `Status`.
+    pub status: NDIS_STATUS,
+    /// `SendCompleteFlags`.
+    pub flags: u32,
+}
+
+/// Why a simulator operation could not be carried out. (Contract violations are not errors:
+/// they are recorded and read with [`Sim::violations`].)
+#[derive(Debug)]
+pub enum SimError {
+    /// The QEMU backend failed.
+    Hardware(qemu::Error),
+    /// The operation does not fit the current state (e.g. stop before start).
+    WrongState {
+        /// What was asked.
+        operation: &'static str,
+        /// Why it could not be done.
+        reason: String,
+    },
+    /// A driver handler (or DriverEntry) failed.
+    Failed {
+        /// The handler.
+        handler: &'static str,
+        /// Its status.
+        status: NDIS_STATUS,
+    },
+    /// Waited in vain.
+    Timeout(&'static str),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Hardware(e) => write!(f, "hardware backend: {e}"),
+            SimError::WrongState { operation, reason } => write!(f, "cannot {operation}: {reason}"),
+            SimError::Failed { handler, status } => {
+                write!(f, "{handler} failed with {:#010x}", status.cast_unsigned())
+            }
+            SimError::Timeout(what) => write!(f, "timed out waiting for {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+impl From<qemu::Error> for SimError {
+    fn from(e: qemu::Error) -> Self {
+        SimError::Hardware(e)
+    }
+}
+
 /// The machine and the device as the test configures them.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// Every processor, in group order.
+    /// Every processor, in group order (the first runs the PASSIVE_LEVEL handlers).
     pub processors: Vec<SimProcessor>,
     /// The RSS set NdisGetRssProcessorInformation reports, with preference indices, in NDIS's
     /// array order.
     pub rss: Vec<(Processor, u16)>,
-    /// The device's PCI configuration space (256 bytes), as NdisMGetBusData returns it.
+    /// `PreferredNumaNode` of the RSS information.
+    pub preferred_numa_node: u16,
+    /// Without QEMU: the device's PCI configuration space, as NdisMGetBusData returns it.
     pub pci_config: Vec<u8>,
+    /// Without QEMU: the device's BARs.
+    pub bars: Vec<SimBar>,
+    /// `Some`: QEMU's emulated 82576 is the device (registers, DMA, interrupts are real).
+    pub hardware: Option<QemuConfig>,
+    /// When indicated NBLs come back.
+    pub receive_returns: ReturnPolicy,
+    /// `MaxNblsToIndicate` of the receive throttle parameters each DPC gets.
+    pub max_nbls_per_dpc: u32,
+    /// How long an OID may take (Driver Verifier's NdisTimedOidComplete: 12 s).
+    pub oid_timeout: Duration,
 }
 
 impl SimConfig {
     /// `groups[g]` processors in group `g`, every one of them in the RSS set with preference
-    /// equal to its group (NUMA node = group).
+    /// equal to its group (NUMA node = group); no device (see [`SimConfig::with_qemu`]).
     #[must_use]
     pub fn with_groups(groups: &[u8]) -> Self {
         let mut processors = Vec::new();
@@ -60,7 +312,36 @@ impl SimConfig {
             }
         }
         let rss = processors.iter().map(|p| (p.processor, p.node)).collect();
-        Self { processors, rss, pci_config: igb_config_space(10) }
+        Self {
+            processors,
+            rss,
+            preferred_numa_node: 0,
+            pci_config: igb_config_space(10),
+            bars: igb_bars(),
+            hardware: None,
+            receive_returns: ReturnPolicy::default(),
+            max_nbls_per_dpc: 64,
+            oid_timeout: Duration::from_secs(12),
+        }
+    }
+
+    /// The same machine with QEMU's 82576 as the device (default QEMU configuration).
+    #[must_use]
+    pub fn with_qemu(self) -> Self {
+        self.with_qemu_config(QemuConfig::default())
+    }
+
+    /// The same machine with QEMU's 82576 started with `config`.
+    #[must_use]
+    pub fn with_qemu_config(mut self, config: QemuConfig) -> Self {
+        self.hardware = Some(config);
+        self
+    }
+
+    /// The processor PASSIVE_LEVEL handlers run on (the first one).
+    #[must_use]
+    pub fn passive_processor(&self) -> Processor {
+        self.processors.first().map_or(Processor { group: 0, number: 0 }, |p| p.processor)
     }
 }
 
@@ -72,10 +353,12 @@ pub fn igb_config_space(table_entries: u16) -> Vec<u8> {
     c[0..4].copy_from_slice(&[0x86, 0x80, 0xC9, 0x10]);
     c[0x06] = 0x10; // capabilities list
     c[0x34] = 0x40;
+    c[0x3D] = 0x01; // interrupt pin INTA
     c[0x40] = 0x01; // power management
     c[0x41] = 0x50;
-    c[0x50] = 0x05; // MSI
+    c[0x50] = 0x05; // MSI: 64-bit, per-vector masking, one message
     c[0x51] = 0x70;
+    c[0x52..0x54].copy_from_slice(&0x0180u16.to_le_bytes());
     c[0x70] = 0x11; // MSI-X
     let control = (table_entries.clamp(1, 2048) - 1) | (1 << 15);
     c[0x72..0x74].copy_from_slice(&control.to_le_bytes());
@@ -84,113 +367,123 @@ pub fn igb_config_space(table_entries: u16) -> Vec<u8> {
     c
 }
 
-/// A pool allocation the simulator handed out (or, for lists the PnP manager owns, adopted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Allocation {
-    /// Bytes.
-    pub size: usize,
-    /// Pool tag.
-    pub tag: u32,
-    /// Who allocated it: the driver, or the simulated PnP manager / bus driver.
-    pub owner: Owner,
-}
-
-/// Who allocated a block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// The driver, through NdisAllocateMemoryWithTagPriority.
-    Driver,
-    /// The simulated PnP manager (the bus driver's requirements list).
-    PnpManager,
-}
-
-/// One MSI-X table entry as the simulated OS programs it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TableEntry {
-    /// The message the entry raises (`None`: never programmed).
-    pub message: Option<u32>,
-    /// Vector-control mask bit.
-    pub masked: bool,
-}
-
-/// Everything the exports read and write.
-#[derive(Debug, Default)]
-pub struct SimState {
-    /// The configuration.
-    pub config: Option<SimConfig>,
-    /// Live pool allocations by address.
-    pub allocations: BTreeMap<usize, Allocation>,
-    /// Contract violations, in order.
-    pub violations: Vec<Violation>,
-    /// The miniport adapter handle NDIS gave the driver (an address the simulator owns).
-    pub miniport_handle: usize,
-    /// The add-device context the driver registered.
-    pub add_device_context: Option<usize>,
-    /// Calls of NdisGetRssProcessorInformation.
-    pub rss_queries: usize,
-    /// The MSI-X table (one entry per table entry of the configured capability).
-    pub msix_table: Vec<TableEntry>,
-    /// Messages the simulated OS granted (NdisMConfigMSIXTableEntry checks against it).
-    pub granted_messages: u32,
-    /// Whether NdisMConfigMSIXTableEntry may be called (MiniportInitializeEx .. HaltEx return).
-    pub msix_config_allowed: bool,
-    /// Every NdisMConfigMSIXTableEntry call: (operation, entry, message, status).
-    pub msix_calls: Vec<(u32, u32, u32, i32)>,
-}
-
-impl SimState {
-    /// Records a violation of `rule`.
-    pub fn violate(&mut self, rule: &'static str, detail: impl Into<String>) {
-        self.violations.push(Violation { rule, detail: detail.into() });
-    }
-}
-
-static STATE: Mutex<SimState> = Mutex::new(SimState {
-    config: None,
-    allocations: BTreeMap::new(),
-    violations: Vec::new(),
-    miniport_handle: 0,
-    add_device_context: None,
-    rss_queries: 0,
-    msix_table: Vec::new(),
-    granted_messages: 0,
-    msix_config_allowed: false,
-    msix_calls: Vec::new(),
-});
 static TEST_LOCK: Mutex<()> = Mutex::new(());
 
-/// Runs `f` on the simulator state. The lock is never held while driver code runs.
-pub fn with_state<R>(f: impl FnOnce(&mut SimState) -> R) -> R {
-    let mut state = STATE.lock().unwrap_or_else(PoisonError::into_inner);
-    f(&mut state)
+thread_local! {
+    /// Whether this thread holds the test lock (owns a live Sim).
+    static SIM_ON_THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// A running simulation; dropping it resets the simulator (and releases the test lock).
+/// Objects NDIS owns and hands to the driver as handles. The driver only passes their
+/// addresses back; nothing reads these bytes.
+static HANDLE_ANCHORS: [u8; 4] = [0; 4];
+const MINIPORT_ANCHOR: usize = 0;
+const DRIVER_ANCHOR: usize = 1;
+const INTERRUPT_ANCHOR: usize = 2;
+const DMA_ANCHOR: usize = 3;
+
+fn anchor(index: usize) -> usize {
+    std::ptr::addr_of!(HANDLE_ANCHORS[index]) as usize
+}
+
+/// The interrupt handle NdisMRegisterInterruptEx returns.
+pub(crate) fn interrupt_handle() -> usize {
+    anchor(INTERRUPT_ANCHOR)
+}
+
+/// The DMA handle NdisMRegisterScatterGatherDma returns.
+pub(crate) fn dma_handle() -> usize {
+    anchor(DMA_ANCHOR)
+}
+
+/// A running simulation; dropping it resets the simulator (stopping QEMU) and releases the
+/// test lock.
 pub struct Sim {
+    machine: Arc<Machine>,
+    /// The `DRIVER_OBJECT` DriverEntry and MiniportDriverUnload get (opaque to the driver;
+    /// `sizeof(DRIVER_OBJECT)` is 0x150 on x64).
+    driver_object: Box<[u64; 0x150 / 8]>,
     _serial: MutexGuard<'static, ()>,
 }
 
 impl Sim {
     /// Starts a simulation of `config`, waiting for any other test of this process to finish.
+    ///
+    /// # Panics
+    /// If the hardware backend cannot start (for instance QEMU is missing: the message says
+    /// how to install it). Use [`Sim::try_start`] to get the error instead.
     #[must_use]
     pub fn start(config: SimConfig) -> Self {
+        Self::try_start(config).unwrap_or_else(|e| panic!("starting the simulator: {e}"))
+    }
+
+    /// Starts a simulation of `config`.
+    pub fn try_start(config: SimConfig) -> Result<Self, SimError> {
+        // A second Sim on the same thread would wait for the first forever.
+        assert!(
+            !SIM_ON_THIS_THREAD.get(),
+            "a Sim is already running on this thread: drop it before starting another"
+        );
         let serial = TEST_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-        with_state(|state| {
-            *state = SimState::default();
-            let table = vmqnic::interrupt::pci::msix_capability(&config.pci_config)
-                .map_or(0, |c| c.table_size);
-            state.msix_table = vec![TableEntry::default(); usize::from(table)];
-            state.config = Some(config);
-            // A stable, non-null address for the miniport handle; the driver only passes it back.
-            state.miniport_handle = std::ptr::addr_of!(TEST_LOCK) as usize;
+        // Whatever an earlier (panicked) test left behind goes first.
+        reset_state();
+        let machine = Arc::new(match &config.hardware {
+            Some(qemu_config) => Machine::qemu(qemu_config)?,
+            None => Machine::bare(config.pci_config.clone(), config.bars.clone())?,
         });
-        Self { _serial: serial }
+        let bars = machine.bars()?;
+        let config_space = machine.config_space()?;
+        let capability = vmqnic::interrupt::pci::msix_capability(&config_space);
+        let table = capability.map_or(0, |c| c.table_size);
+        // Where the OS-owned MSI-X table and PBA are, so a driver write there is caught.
+        let msix_structures: Vec<(u64, u64)> = capability
+            .into_iter()
+            .flat_map(|c| {
+                let entries = u64::from(c.table_size);
+                [
+                    (c.table_bar, c.table_offset, entries * 16),
+                    (c.pba_bar, c.pba_offset, entries.div_ceil(64) * 8),
+                ]
+            })
+            .filter_map(|(bar, offset, length)| {
+                let bar = bars.iter().find(|b| b.index == bar)?;
+                let start = bar.address + u64::from(offset);
+                Some((start, start + length))
+            })
+            .collect();
+        cpu::set(cpu::CpuContext {
+            processor: config.passive_processor(),
+            irql: cpu::PASSIVE_LEVEL,
+        });
+        with_state(|state| {
+            state.msix_table =
+                vec![TableEntry { masked: true, ..TableEntry::default() }; usize::from(table)];
+            state.config = Some(config);
+            state.miniport_handle = anchor(MINIPORT_ANCHOR);
+            state.driver_handle = anchor(DRIVER_ANCHOR);
+            state.machine = Some(Arc::clone(&machine));
+            state.bars = bars;
+            state.msix_structures = msix_structures;
+        });
+        SIM_ON_THIS_THREAD.set(true);
+        Ok(Self { machine, driver_object: Box::new([0; 0x150 / 8]), _serial: serial })
     }
 
     /// The violations recorded so far.
     #[must_use]
     pub fn violations(&self) -> Vec<Violation> {
         with_state(|s| s.violations.clone())
+    }
+
+    /// Takes the violations recorded so far (later checks start from an empty list).
+    pub fn take_violations(&self) -> Vec<Violation> {
+        with_state(|s| std::mem::take(&mut s.violations))
+    }
+
+    /// The rule names of the violations so far, in order.
+    #[must_use]
+    pub fn violated_rules(&self) -> Vec<&'static str> {
+        with_state(|s| s.violations.iter().map(|v| v.rule).collect())
     }
 
     /// Live allocations the driver made and has not freed.
@@ -207,9 +500,22 @@ impl Sim {
         with_state(|s| s.rss_queries)
     }
 
-    /// Opens or closes the window in which NdisMConfigMSIXTableEntry is legal (the simulated
-    /// NDIS opens it when it calls MiniportInitializeEx and closes it when MiniportHaltEx
-    /// returns), and sets the number of granted messages.
+    /// The miniport adapter handle NDIS hands the driver.
+    #[must_use]
+    pub fn miniport_handle(&self) -> usize {
+        with_state(|s| s.miniport_handle)
+    }
+
+    /// The driver handle NdisMRegisterMiniportDriver returns.
+    #[must_use]
+    pub fn driver_handle(&self) -> usize {
+        with_state(|s| s.driver_handle)
+    }
+
+    /// Opens or closes the window in which NdisMConfigMSIXTableEntry is legal by hand, and
+    /// sets the number of granted messages, for tests that call the export without a driver
+    /// lifecycle (the lifecycle opens it when it calls MiniportInitializeEx and closes it when
+    /// MiniportHaltEx returns).
     pub fn set_msix_window(&self, open: bool, granted_messages: u32) {
         with_state(|s| {
             s.msix_config_allowed = open;
@@ -221,28 +527,151 @@ impl Sim {
                     *entry = TableEntry {
                         message: (i < granted_messages).then_some(i),
                         masked: i >= granted_messages,
+                        pending: false,
                     };
                 }
             }
         });
     }
 
-    /// The simulated MSI-X table.
+    /// The simulated OS's view of the MSI-X table.
     #[must_use]
     pub fn msix_table(&self) -> Vec<TableEntry> {
         with_state(|s| s.msix_table.clone())
+    }
+
+    /// The device (QEMU's 82576), when the simulation has one.
+    #[must_use]
+    pub fn igb(&self) -> Option<&Igb> {
+        self.machine.igb()
+    }
+
+    /// The QEMU of the device, when the simulation has one.
+    #[must_use]
+    pub fn qemu(&self) -> Option<&Qemu> {
+        self.machine.igb().map(Igb::qemu)
+    }
+
+    /// Injects Ethernet frames towards the NIC (one socket write; see [`Qemu::send_frames`]).
+    pub fn send_frames(&self, frames: &[&[u8]]) -> Result<(), SimError> {
+        self.require_qemu("send frames")?.send_frames(frames).map_err(SimError::from)
+    }
+
+    /// The next frame the NIC transmitted, if one arrives within `timeout`.
+    pub fn recv_frame(&self, timeout: Duration) -> Result<Option<Vec<u8>>, SimError> {
+        self.require_qemu("receive frames")?.recv_frame(timeout).map_err(SimError::from)
+    }
+
+    fn require_qemu(&self, operation: &'static str) -> Result<&Qemu, SimError> {
+        self.qemu().ok_or_else(|| SimError::WrongState {
+            operation,
+            reason: "the simulation has no device (SimConfig::with_qemu)".to_owned(),
+        })
+    }
+
+    /// Where the adapter is in its life.
+    #[must_use]
+    pub fn adapter_state(&self) -> AdapterState {
+        with_state(|s| s.adapter_state)
+    }
+
+    /// The interrupt resources granted at the last start.
+    #[must_use]
+    pub fn grant(&self) -> Option<GrantedInterrupts> {
+        with_state(|s| s.grant.clone())
+    }
+
+    /// Live NdisMMapIoSpace mappings, with their register access counts.
+    #[must_use]
+    pub fn io_mappings(&self) -> Vec<IoMapping> {
+        with_state(|s| s.mappings.clone())
+    }
+
+    /// Register accesses through NdisMMapIoSpace mappings since the start (including mappings
+    /// since unmapped): (reads, writes). [`Sim::io_mappings`] counts per live mapping.
+    #[must_use]
+    pub fn register_accesses(&self) -> (u64, u64) {
+        with_state(|s| (s.register_reads, s.register_writes))
+    }
+
+    /// NdisMIndicateStatusEx calls so far.
+    #[must_use]
+    pub fn status_indications(&self) -> Vec<StatusIndicationRecord> {
+        with_state(|s| s.status_indications.clone())
+    }
+
+    /// NdisMIndicateReceiveNetBufferLists calls so far.
+    #[must_use]
+    pub fn receive_indications(&self) -> Vec<ReceiveIndicationRecord> {
+        with_state(|s| s.receives.clone())
+    }
+
+    /// NBLs NdisMSendNetBufferListsComplete completed so far.
+    #[must_use]
+    pub fn send_completions(&self) -> Vec<SendCompletionRecord> {
+        with_state(|s| s.send_completions.clone())
+    }
+
+    /// Live NdisAllocateSharedMemory blocks.
+    #[must_use]
+    pub fn shared_memory(&self) -> Vec<SharedMemoryRecord> {
+        with_state(|s| {
+            s.shared_memory
+                .values()
+                .map(|b| SharedMemoryRecord {
+                    physical_address: b.range.gpa,
+                    length: b.length,
+                    queue_id: b.queue_id,
+                    shared_memory_handle: b.shared_handle,
+                })
+                .collect()
+        })
+    }
+
+    /// The general attributes the adapter set (their bytes, `Header.Size` long).
+    #[must_use]
+    pub fn general_attributes(&self) -> Option<Vec<u8>> {
+        with_state(|s| s.adapter.general.clone())
+    }
+
+    /// The receive-filter capabilities of the hardware-assist attributes: (hardware, current),
+    /// each `Header.Size` bytes.
+    #[must_use]
+    pub fn receive_filter_capabilities(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        with_state(|s| {
+            (s.adapter.hardware_receive_filter.clone(), s.adapter.current_receive_filter.clone())
+        })
+    }
+
+    /// Microseconds the driver spent in KeStallExecutionProcessor.
+    #[must_use]
+    pub fn stalled_microseconds(&self) -> u64 {
+        with_state(|s| s.stalled_microseconds)
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        with_state(|state| {
-            // Free what is left so the next test starts clean (leaks were visible through
-            // `driver_allocations` before this point).
-            for (address, allocation) in std::mem::take(&mut state.allocations) {
-                exports::release_block(address, allocation.size);
-            }
-            *state = SimState::default();
+        reset_state();
+        SIM_ON_THIS_THREAD.set(false);
+        cpu::set(cpu::CpuContext {
+            processor: Processor { group: 0, number: 0 },
+            irql: cpu::PASSIVE_LEVEL,
         });
     }
+}
+
+/// Frees what a simulation left (pool blocks, I/O reservations) and clears the state, so the
+/// next test starts clean. Leaks were visible through [`Sim::driver_allocations`] and the
+/// teardown checks before this point.
+fn reset_state() {
+    let old = with_state(std::mem::take);
+    for (address, allocation) in &old.allocations {
+        exports::release_block(*address, allocation.size);
+    }
+    for mapping in &old.mappings {
+        mmio::release(mapping.virtual_address, mapping.reserved);
+    }
+    // The OID records (and the machine, once the Sim's own reference goes) drop here.
+    drop(old);
 }

@@ -1,5 +1,5 @@
-//! Every contract check of the simulated ndis.sys, made to fire by a deliberately wrong call.
-//! A check that no test can trigger would be a check that proves nothing.
+//! Contract checks of single exports, made to fire by calling them wrongly from the test
+//! (no driver lifecycle needed). A check that no test can trigger would prove nothing.
 
 use std::ffi::c_void;
 use std::ptr;

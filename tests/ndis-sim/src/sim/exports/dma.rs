@@ -1,0 +1,248 @@
+//! DMA: scatter-gather registration and shared memory from guest RAM.
+
+use std::mem::offset_of;
+
+use vmqnic::ndis::{
+    self, NDIS_HANDLE, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
+    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_FAILURE,
+    NDIS_STATUS_INVALID_PARAMETER, NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS,
+    SCATTER_GATHER_ELEMENT, SCATTER_GATHER_LIST,
+};
+
+use super::{
+    check_handle, check_irql, check_registration_first, field, handle_rule, header_matches,
+    irql_rule, read_header, read_versioned,
+};
+use crate::qemu::PAGE_SIZE;
+use crate::sim::cpu::PASSIVE_LEVEL;
+use crate::sim::state::{Phase, SharedBlock, with_state};
+use crate::sim::{dma_handle, rules};
+
+/// Bytes of a `SCATTER_GATHER_LIST` with `elements` elements.
+fn sg_list_size(elements: usize) -> usize {
+    offset_of!(SCATTER_GATHER_LIST, Elements) + elements * size_of::<SCATTER_GATHER_ELEMENT>()
+}
+
+/// `NdisMRegisterScatterGatherDma`: checks the description, fills `ScatterGatherListSize`
+/// (the list for `MaximumPhysicalMapping` bytes spanning one page more than their length) and
+/// returns the DMA handle. Legal once, in MiniportInitializeEx, after the registration
+/// attributes. PASSIVE_LEVEL.
+///
+/// # Safety
+/// `DmaDescription` points to a writable description of at least `Header.Size` bytes;
+/// `NdisMiniportDmaHandle` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMRegisterScatterGatherDma(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    DmaDescription: *mut NDIS_SG_DMA_DESCRIPTION,
+    NdisMiniportDmaHandle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let allowed = with_state(|s| {
+        check_irql(s, irql_rule!(NdisMRegisterScatterGatherDma), PASSIVE_LEVEL);
+        if !check_handle(s, handle_rule!(NdisMRegisterScatterGatherDma), MiniportAdapterHandle) {
+            return false;
+        }
+        check_registration_first(s, "NdisMRegisterScatterGatherDma");
+        if !s.in_phase(Phase::Initialize) || s.sg_dma == Some(true) {
+            s.violate(
+                rules::REGISTER_SG_DMA_WINDOW,
+                "NdisMRegisterScatterGatherDma outside MiniportInitializeEx, or a second time",
+            );
+            return false;
+        }
+        true
+    });
+    if !allowed {
+        return NDIS_STATUS_FAILURE;
+    }
+    if NdisMiniportDmaHandle.is_null() {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: NULL or a description starting with its header (caller).
+    let Some(header) = (unsafe { read_header(DmaDescription.cast_const().cast()) }) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
+    if !header_matches(header, NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION, &[(1, 0x24)]) {
+        with_state(|s| s.violate(rules::OBJECT_HEADER_SG_DMA_DESCRIPTION, format!("{header:?}")));
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: `Size` bytes of description (header); all-zero is valid.
+    let description: NDIS_SG_DMA_DESCRIPTION =
+        unsafe { read_versioned(DmaDescription.cast_const().cast(), usize::from(header.Size)) };
+    let pages = usize::try_from(description.MaximumPhysicalMapping)
+        .unwrap_or(usize::MAX)
+        .div_ceil(usize::try_from(PAGE_SIZE).unwrap_or(4096))
+        .saturating_add(1);
+    let list_size = u32::try_from(sg_list_size(pages)).unwrap_or(u32::MAX);
+    // SAFETY: the description is writable and at least 0x24 bytes (checked), so the out field
+    // at 0x20 is inside it.
+    unsafe {
+        field::<_, u32>(DmaDescription, offset_of!(NDIS_SG_DMA_DESCRIPTION, ScatterGatherListSize))
+            .write_unaligned(list_size);
+    };
+    // SAFETY: checked non-null; the driver passes a writable handle location.
+    unsafe { NdisMiniportDmaHandle.write(dma_handle() as NDIS_HANDLE) };
+    with_state(|s| s.sg_dma = Some(true));
+    NDIS_STATUS_SUCCESS
+}
+const _: ndis::sig::NdisMRegisterScatterGatherDma = NdisMRegisterScatterGatherDma;
+
+/// `NdisMDeregisterScatterGatherDma`. PASSIVE_LEVEL.
+#[unsafe(no_mangle)]
+pub extern "system" fn NdisMDeregisterScatterGatherDma(NdisMiniportDmaHandle: NDIS_HANDLE) {
+    with_state(|s| {
+        check_irql(s, irql_rule!(NdisMDeregisterScatterGatherDma), PASSIVE_LEVEL);
+        if NdisMiniportDmaHandle as usize == dma_handle() && s.sg_dma == Some(true) {
+            s.sg_dma = Some(false);
+        } else {
+            s.violate(
+                rules::DEREGISTER_SG_DMA_UNKNOWN,
+                format!("{NdisMiniportDmaHandle:?} is not a registered DMA handle"),
+            );
+        }
+    });
+}
+const _: ndis::sig::NdisMDeregisterScatterGatherDma = NdisMDeregisterScatterGatherDma;
+
+/// `NdisAllocateSharedMemory`: physically contiguous, page-aligned, zeroed memory from guest
+/// RAM (the same bytes the device DMAs into): `VirtualAddress` is its address in this process,
+/// the caller's `SGListBuffer` gets one element with its guest-physical address. Needs
+/// NdisMRegisterScatterGatherDma first. PASSIVE_LEVEL.
+///
+/// # Safety
+/// `SharedMemoryParameters` points to writable parameters of at least `Header.Size` bytes,
+/// whose `SGListBuffer` is NULL or holds `SGListBufferLength` writable bytes;
+/// `pAllocationHandle` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisAllocateSharedMemory(
+    NdisHandle: NDIS_HANDLE,
+    SharedMemoryParameters: *mut NDIS_SHARED_MEMORY_PARAMETERS,
+    pAllocationHandle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let machine = with_state(|s| {
+        check_irql(s, irql_rule!(NdisAllocateSharedMemory), PASSIVE_LEVEL);
+        if !check_handle(s, handle_rule!(NdisAllocateSharedMemory), NdisHandle) {
+            return None;
+        }
+        check_registration_first(s, "NdisAllocateSharedMemory");
+        if s.sg_dma != Some(true) {
+            s.violate(
+                rules::SHARED_MEMORY_WITHOUT_SG_DMA,
+                "NdisAllocateSharedMemory before NdisMRegisterScatterGatherDma",
+            );
+            return None;
+        }
+        s.machine()
+    });
+    let Some(machine) = machine else { return NDIS_STATUS_FAILURE };
+    if pAllocationHandle.is_null() {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: NULL or parameters starting with their header (caller).
+    let Some(header) = (unsafe { read_header(SharedMemoryParameters.cast_const().cast()) }) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
+    if !header_matches(header, NDIS_OBJECT_TYPE_DEFAULT, &[(1, 0x40), (2, 0x44)]) {
+        with_state(|s| {
+            s.violate(rules::OBJECT_HEADER_SHARED_MEMORY_PARAMETERS, format!("{header:?}"));
+        });
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: `Size` bytes of parameters (header); all-zero is valid.
+    let p: NDIS_SHARED_MEMORY_PARAMETERS = unsafe {
+        read_versioned(SharedMemoryParameters.cast_const().cast(), usize::from(header.Size))
+    };
+    if p.Length == 0 {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    let sg_needed = sg_list_size(1);
+    let sg_ok = p.SGListBuffer.is_null()
+        || usize::try_from(p.SGListBufferLength).is_ok_and(|l| l >= sg_needed);
+    if !sg_ok {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    let Ok(range) = machine.dma_alloc(u64::from(p.Length), "NdisAllocateSharedMemory") else {
+        return NDIS_STATUS_RESOURCES;
+    };
+    let Ok(host) = machine.ram().host_address(range.gpa, usize::try_from(range.len).unwrap_or(0))
+    else {
+        let _ = machine.dma_free(range);
+        return NDIS_STATUS_RESOURCES;
+    };
+    let (allocation_handle, shared_handle) = with_state(|s| {
+        let allocation_handle = s.new_handle();
+        let shared_handle = s.new_handle();
+        s.shared_memory.insert(
+            allocation_handle,
+            SharedBlock { range, length: p.Length, queue_id: p.QueueId, shared_handle },
+        );
+        (allocation_handle, shared_handle)
+    });
+    if !p.SGListBuffer.is_null() {
+        let list = SCATTER_GATHER_LIST {
+            NumberOfElements: 1,
+            Reserved: 0,
+            Elements: [SCATTER_GATHER_ELEMENT {
+                Address: i64::try_from(range.gpa).unwrap_or(i64::MAX),
+                Length: p.Length,
+                Reserved: 0,
+            }],
+        };
+        // SAFETY: the caller's buffer holds SGListBufferLength >= sizeof(one-element list)
+        // writable bytes (checked above); unaligned write because it is the caller's memory.
+        unsafe { p.SGListBuffer.cast::<SCATTER_GATHER_LIST>().write_unaligned(list) };
+    }
+    // SAFETY: the parameters are writable and at least 0x40 bytes (checked), which covers
+    // both out fields.
+    unsafe {
+        field::<_, NDIS_HANDLE>(
+            SharedMemoryParameters,
+            offset_of!(NDIS_SHARED_MEMORY_PARAMETERS, SharedMemoryHandle),
+        )
+        .write_unaligned(shared_handle as NDIS_HANDLE);
+    };
+    // SAFETY: as above.
+    unsafe {
+        field::<_, *mut u8>(
+            SharedMemoryParameters,
+            offset_of!(NDIS_SHARED_MEMORY_PARAMETERS, VirtualAddress),
+        )
+        .write_unaligned(host);
+    };
+    // SAFETY: checked non-null; the driver passes a writable handle location.
+    unsafe { pAllocationHandle.write(allocation_handle as NDIS_HANDLE) };
+    NDIS_STATUS_SUCCESS
+}
+const _: ndis::sig::NdisAllocateSharedMemory = NdisAllocateSharedMemory;
+
+/// `NdisFreeSharedMemory`: never from MiniportShutdownEx. PASSIVE_LEVEL.
+#[unsafe(no_mangle)]
+pub extern "system" fn NdisFreeSharedMemory(
+    NdisHandle: NDIS_HANDLE,
+    AllocationHandle: NDIS_HANDLE,
+) {
+    let freed = with_state(|s| {
+        check_irql(s, irql_rule!(NdisFreeSharedMemory), PASSIVE_LEVEL);
+        check_handle(s, handle_rule!(NdisFreeSharedMemory), NdisHandle);
+        if s.in_phase(Phase::Shutdown) {
+            s.violate(
+                rules::FREE_SHARED_MEMORY_FROM_SHUTDOWN,
+                "NdisFreeSharedMemory in MiniportShutdownEx",
+            );
+        }
+        if let Some(block) = s.shared_memory.remove(&(AllocationHandle as usize)) {
+            s.machine().map(|m| (m, block.range))
+        } else {
+            s.violate(
+                rules::FREE_SHARED_MEMORY_UNKNOWN,
+                format!("{AllocationHandle:?} is not a live shared-memory allocation"),
+            );
+            None
+        }
+    });
+    if let Some((machine, range)) = freed {
+        // The range is exactly one the allocator handed out, so this cannot fail.
+        let _ = machine.dma_free(range);
+    }
+}
+const _: ndis::sig::NdisFreeSharedMemory = NdisFreeSharedMemory;

@@ -1,0 +1,379 @@
+//! What the miniport indicates and completes: status indications, OID completions, received
+//! and sent NBLs, pause and restart completions.
+
+use std::mem::offset_of;
+
+use vmqnic::ndis::{
+    self, NDIS_HANDLE, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
+    NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
+    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_INDICATION, NDIS_STATUS_NOT_ACCEPTED,
+    NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER,
+    NET_BUFFER_LIST, NetBufferListFilteringInfo, OID_RECEIVE_FILTER_CLEAR_FILTER,
+    OID_RECEIVE_FILTER_FREE_QUEUE, ULONG,
+};
+
+use super::{
+    check_handle, check_irql, field, handle_rule, header_matches, irql_rule, read_header,
+    read_versioned,
+};
+use crate::sim::cpu::{self, DISPATCH_LEVEL};
+use crate::sim::oid::completion_of;
+use crate::sim::state::{AdapterState, with_state};
+use crate::sim::{
+    ReceiveIndicationRecord, ReceivedNbl, ReturnPolicy, SendCompletionRecord,
+    StatusIndicationRecord, lifecycle, rules,
+};
+
+/// Longest NBL or NB chain the simulator walks (a longer one is taken for a loop).
+const MAX_CHAIN: usize = 1 << 16;
+
+/// `NdisMIndicateStatusEx`: checks the header, the source handle and that an adapter exists
+/// (never after MiniportHaltEx returned); records the indication with a copy of its buffer.
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `StatusIndication` points to an indication of at least `Header.Size` bytes whose
+/// `StatusBuffer` holds `StatusBufferSize` readable bytes (or is NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMIndicateStatusEx(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    StatusIndication: *const NDIS_STATUS_INDICATION,
+) {
+    let allowed = with_state(|s| {
+        check_irql(s, irql_rule!(NdisMIndicateStatusEx), DISPATCH_LEVEL);
+        if !check_handle(s, handle_rule!(NdisMIndicateStatusEx), MiniportAdapterHandle) {
+            return false;
+        }
+        if !s.adapter_state.adapter_exists() {
+            s.violate(
+                rules::INDICATE_STATUS_AFTER_HALT,
+                format!("no initialized adapter (state {:?})", s.adapter_state),
+            );
+            return false;
+        }
+        true
+    });
+    if !allowed {
+        return;
+    }
+    // SAFETY: NULL or an indication starting with its header (caller).
+    let Some(header) = (unsafe { read_header(StatusIndication.cast()) }) else { return };
+    if !header_matches(header, NDIS_OBJECT_TYPE_STATUS_INDICATION, &[(1, 0x70)]) {
+        with_state(|s| s.violate(rules::OBJECT_HEADER_STATUS_INDICATION, format!("{header:?}")));
+        return;
+    }
+    // SAFETY: `Size` bytes of indication (header); all-zero is valid.
+    let indication: NDIS_STATUS_INDICATION =
+        unsafe { read_versioned(StatusIndication.cast(), usize::from(header.Size)) };
+    let buffer = if indication.StatusBuffer.is_null() {
+        Vec::new()
+    } else {
+        let length = usize::try_from(indication.StatusBufferSize).unwrap_or(0);
+        // SAFETY: the caller vouches for StatusBufferSize readable bytes; copied at once.
+        unsafe { std::slice::from_raw_parts(indication.StatusBuffer.cast::<u8>(), length) }.to_vec()
+    };
+    let irql = cpu::current().irql;
+    with_state(|s| {
+        if indication.SourceHandle as usize != s.miniport_handle {
+            s.violate(
+                rules::INDICATE_STATUS_SOURCE_HANDLE,
+                format!("SourceHandle {:?}", indication.SourceHandle),
+            );
+        }
+        s.status_indications.push(StatusIndicationRecord {
+            status_code: indication.StatusCode,
+            port: indication.PortNumber,
+            buffer,
+            irql,
+        });
+    });
+}
+const _: ndis::sig::NdisMIndicateStatusEx = NdisMIndicateStatusEx;
+
+/// Whether `status` may finish `oid` (Driver Verifier NdisOidComplete: FREE_QUEUE and
+/// CLEAR_FILTER may not fail). `asynchronous`: passed to NdisMOidRequestComplete, where
+/// PENDING is never allowed.
+pub(crate) fn oid_status_allowed(oid: u32, status: NDIS_STATUS, asynchronous: bool) -> bool {
+    if asynchronous && status == NDIS_STATUS_PENDING {
+        return false;
+    }
+    if oid == OID_RECEIVE_FILTER_FREE_QUEUE || oid == OID_RECEIVE_FILTER_CLEAR_FILTER {
+        return matches!(
+            status,
+            NDIS_STATUS_SUCCESS | NDIS_STATUS_NOT_ACCEPTED | NDIS_STATUS_REQUEST_ABORTED
+        ) || (!asynchronous && status == NDIS_STATUS_PENDING);
+    }
+    true
+}
+
+/// `NdisMOidRequestComplete`: finishes a request MiniportOidRequest returned as pending,
+/// exactly once, with an allowed status, within [`SimConfig::oid_timeout`](crate::sim::SimConfig)
+/// (12 s). IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `OidRequest` is the request NDIS passed to MiniportOidRequest.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMOidRequestComplete(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    OidRequest: *mut NDIS_OID_REQUEST,
+    Status: NDIS_STATUS,
+) {
+    with_state(|s| {
+        check_irql(s, irql_rule!(NdisMOidRequestComplete), DISPATCH_LEVEL);
+        check_handle(s, handle_rule!(NdisMOidRequestComplete), MiniportAdapterHandle);
+        let Some(index) = s
+            .oids
+            .iter()
+            .position(|r| std::ptr::addr_eq(&raw const *r.request.0, OidRequest.cast_const()))
+        else {
+            s.violate(
+                rules::OID_COMPLETE_UNKNOWN_REQUEST,
+                format!("{OidRequest:?} is not a request NDIS issued"),
+            );
+            return;
+        };
+        let (oid, finished, elapsed) = {
+            let r = &s.oids[index];
+            (r.oid, r.completion.clone(), r.issued.elapsed())
+        };
+        if let Some(done) = finished {
+            s.violate(
+                rules::OID_DOUBLE_COMPLETE,
+                format!(
+                    "OID {oid:#x} was already completed ({}) with {:#010x}",
+                    if done.synchronous { "synchronously" } else { "by NdisMOidRequestComplete" },
+                    done.status.cast_unsigned()
+                ),
+            );
+            return;
+        }
+        if !oid_status_allowed(oid, Status, true) {
+            s.violate(
+                rules::OID_COMPLETE_STATUS,
+                format!("OID {oid:#x} completed with {:#010x}", Status.cast_unsigned()),
+            );
+        }
+        let timeout = s.config.as_ref().map_or(std::time::Duration::MAX, |c| c.oid_timeout);
+        if elapsed > timeout {
+            s.violate(rules::OID_TIMED_COMPLETE, format!("OID {oid:#x} took {elapsed:?}"));
+        }
+        let record = &mut s.oids[index];
+        record.completion = Some(completion_of(record, Status, false));
+    });
+}
+const _: ndis::sig::NdisMOidRequestComplete = NdisMOidRequestComplete;
+
+/// Walks an NBL chain: the NBL addresses and their per-NB data lengths and filtering info.
+///
+/// # Safety
+/// `head` is NULL or the first of a chain of valid NBLs, each with a valid NB chain.
+pub(crate) unsafe fn walk_nbls(head: *const NET_BUFFER_LIST) -> Vec<(usize, usize, ReceivedNbl)> {
+    let mut out = Vec::new();
+    let mut nbl = head;
+    while !nbl.is_null() && out.len() < MAX_CHAIN {
+        let at = nbl.cast_mut();
+        // SAFETY: `nbl` is a valid NBL of the chain (caller), and each field address is inside
+        // it (so for the three reads below).
+        let next = unsafe {
+            field::<_, *const NET_BUFFER_LIST>(at, offset_of!(NET_BUFFER_LIST, Next)).read()
+        };
+        // SAFETY: as above.
+        let first = unsafe {
+            field::<_, *const NET_BUFFER>(at, offset_of!(NET_BUFFER_LIST, FirstNetBuffer)).read()
+        };
+        // SAFETY: as above.
+        let source =
+            unsafe { field::<_, usize>(at, offset_of!(NET_BUFFER_LIST, SourceHandle)).read() };
+        let info = offset_of!(NET_BUFFER_LIST, NetBufferListInfo) + NetBufferListFilteringInfo * 8;
+        // SAFETY: as above.
+        let filtering = unsafe { field::<_, usize>(at, info).read() };
+        let mut data_lengths = Vec::new();
+        let mut nb = first;
+        while !nb.is_null() && data_lengths.len() < MAX_CHAIN {
+            let at = nb.cast_mut();
+            // SAFETY: `nb` is a valid NB of the NBL's chain (caller).
+            let next_nb =
+                unsafe { field::<_, *const NET_BUFFER>(at, offset_of!(NET_BUFFER, Next)).read() };
+            // SAFETY: as above; DataLength is the ULONG view of the length union.
+            let length = unsafe { field::<_, u32>(at, offset_of!(NET_BUFFER, DataLength)).read() };
+            data_lengths.push(length);
+            nb = next_nb;
+        }
+        out.push((
+            nbl as usize,
+            source,
+            ReceivedNbl {
+                address: nbl as usize,
+                queue_id: u16::try_from((filtering >> 16) & 0xFFFF).unwrap_or(0),
+                filter_id: u16::try_from(filtering & 0xFFFF).unwrap_or(0),
+                data_lengths,
+            },
+        ));
+        nbl = next;
+    }
+    out
+}
+
+/// `NdisMIndicateReceiveNetBufferLists`: checks the adapter is running, the count, the source
+/// handles, single-queue indications and the DISPATCH_LEVEL flag; records the chain (NBLs,
+/// queue ids, lengths); takes ownership unless `NDIS_RECEIVE_FLAGS_RESOURCES`, returning the
+/// NBLs as [`ReturnPolicy`] says. IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `NetBufferList` is a valid NBL chain the driver owns.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    NetBufferList: *mut NET_BUFFER_LIST,
+    PortNumber: NDIS_PORT_NUMBER,
+    NumberOfNetBufferLists: ULONG,
+    ReceiveFlags: ULONG,
+) {
+    // SAFETY: the caller's chain.
+    let chain = unsafe { walk_nbls(NetBufferList) };
+    let here = cpu::current();
+    let return_now = with_state(|s| {
+        check_irql(s, irql_rule!(NdisMIndicateReceiveNetBufferLists), DISPATCH_LEVEL);
+        check_handle(s, handle_rule!(NdisMIndicateReceiveNetBufferLists), MiniportAdapterHandle);
+        if !matches!(s.adapter_state, AdapterState::Running | AdapterState::Pausing) {
+            s.violate(rules::RECEIVE_NOT_RUNNING, format!("adapter {:?}", s.adapter_state));
+        }
+        if usize::try_from(NumberOfNetBufferLists).ok() != Some(chain.len()) {
+            s.violate(
+                rules::RECEIVE_COUNT,
+                format!(
+                    "NumberOfNetBufferLists {NumberOfNetBufferLists}, chain of {}",
+                    chain.len()
+                ),
+            );
+        }
+        let at_dispatch = here.irql == DISPATCH_LEVEL;
+        if at_dispatch != (ReceiveFlags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0) {
+            s.violate(
+                rules::RECEIVE_DISPATCH_FLAG,
+                format!("ReceiveFlags {ReceiveFlags:#x} at {}", cpu::irql_name(here.irql)),
+            );
+        }
+        for (nbl, source, _) in &chain {
+            if *source != s.miniport_handle {
+                s.violate(
+                    rules::RECEIVE_SOURCE_HANDLE,
+                    format!("NBL {nbl:#x} has SourceHandle {source:#x}"),
+                );
+            }
+        }
+        if ReceiveFlags & NDIS_RECEIVE_FLAGS_SINGLE_QUEUE != 0 {
+            let mut queues: Vec<u16> = chain.iter().map(|(_, _, n)| n.queue_id).collect();
+            queues.dedup();
+            if queues.len() > 1 {
+                s.violate(rules::RECEIVE_MIXED_QUEUES, format!("queues {queues:?} in one call"));
+            }
+        }
+        s.receives.push(ReceiveIndicationRecord {
+            nbls: chain.iter().map(|(_, _, n)| n.clone()).collect(),
+            count: NumberOfNetBufferLists,
+            flags: ReceiveFlags,
+            port: PortNumber,
+            irql: here.irql,
+            processor: here.processor,
+        });
+        if ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 || NetBufferList.is_null() {
+            return false;
+        }
+        let policy = s.config.as_ref().map(|c| c.receive_returns).unwrap_or_default();
+        if policy == ReturnPolicy::DuringIndication {
+            true
+        } else {
+            s.unreturned.push((NetBufferList as usize, ReceiveFlags));
+            false
+        }
+    });
+    if return_now {
+        lifecycle::return_nbls(&[(NetBufferList as usize, ReceiveFlags)]);
+    }
+}
+const _: ndis::sig::NdisMIndicateReceiveNetBufferLists = NdisMIndicateReceiveNetBufferLists;
+
+/// `NdisMSendNetBufferListsComplete`: each NBL must be an outstanding send; records its
+/// status. IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `NetBufferList` is a valid NBL chain.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMSendNetBufferListsComplete(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    NetBufferList: *mut NET_BUFFER_LIST,
+    SendCompleteFlags: ULONG,
+) {
+    // SAFETY: the caller's chain.
+    let chain = unsafe { walk_nbls(NetBufferList) };
+    let statuses: Vec<NDIS_STATUS> = chain
+        .iter()
+        .map(|(nbl, _, _)| {
+            let at = *nbl as *mut NET_BUFFER_LIST;
+            // SAFETY: each address is a valid NBL of the caller's chain.
+            unsafe { field::<_, NDIS_STATUS>(at, offset_of!(NET_BUFFER_LIST, Status)).read() }
+        })
+        .collect();
+    with_state(|s| {
+        check_irql(s, irql_rule!(NdisMSendNetBufferListsComplete), DISPATCH_LEVEL);
+        check_handle(s, handle_rule!(NdisMSendNetBufferListsComplete), MiniportAdapterHandle);
+        for ((nbl, _, _), status) in chain.iter().zip(statuses) {
+            if !s.sends_outstanding.remove(nbl) {
+                s.violate(
+                    rules::SEND_COMPLETE_NOT_OUTSTANDING,
+                    format!("NBL {nbl:#x} is not an outstanding send"),
+                );
+                continue;
+            }
+            s.send_completions.push(SendCompletionRecord {
+                nbl: *nbl,
+                status,
+                flags: SendCompleteFlags,
+            });
+        }
+    });
+}
+const _: ndis::sig::NdisMSendNetBufferListsComplete = NdisMSendNetBufferListsComplete;
+
+/// `NdisMPauseComplete`: finishes a pause MiniportPause returned as pending.
+/// IRQL <= DISPATCH_LEVEL.
+#[unsafe(no_mangle)]
+pub extern "system" fn NdisMPauseComplete(MiniportAdapterHandle: NDIS_HANDLE) {
+    with_state(|s| {
+        check_irql(s, irql_rule!(NdisMPauseComplete), DISPATCH_LEVEL);
+        check_handle(s, handle_rule!(NdisMPauseComplete), MiniportAdapterHandle);
+        if s.adapter_state == AdapterState::Pausing {
+            s.adapter_state = AdapterState::Paused;
+        } else {
+            s.violate(rules::PAUSE_COMPLETE_NOT_PENDING, format!("adapter {:?}", s.adapter_state));
+        }
+    });
+}
+const _: ndis::sig::NdisMPauseComplete = NdisMPauseComplete;
+
+/// `NdisMRestartComplete`: finishes a restart MiniportRestart returned as pending (a failure
+/// status leaves the adapter paused). IRQL <= DISPATCH_LEVEL.
+#[unsafe(no_mangle)]
+pub extern "system" fn NdisMRestartComplete(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    Status: NDIS_STATUS,
+) {
+    with_state(|s| {
+        check_irql(s, irql_rule!(NdisMRestartComplete), DISPATCH_LEVEL);
+        check_handle(s, handle_rule!(NdisMRestartComplete), MiniportAdapterHandle);
+        if s.adapter_state == AdapterState::Restarting {
+            s.adapter_state = if Status == NDIS_STATUS_SUCCESS {
+                AdapterState::Running
+            } else {
+                AdapterState::Paused
+            };
+        } else {
+            s.violate(
+                rules::RESTART_COMPLETE_NOT_PENDING,
+                format!("adapter {:?}", s.adapter_state),
+            );
+        }
+    });
+}
+const _: ndis::sig::NdisMRestartComplete = NdisMRestartComplete;

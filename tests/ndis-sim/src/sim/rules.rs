@@ -1,0 +1,214 @@
+//! The names of the contract checks, as [`Violation::rule`](super::Violation::rule) reports
+//! them. Where Driver Verifier or the static DDI rules have a name for the rule, the name is
+//! theirs (`NdisOidDoubleComplete`, `MiniportPause_Return`, …); the others are
+//! `<Function or structure>.<what went wrong>`.
+//!
+//! Two families are named after the export that checks them:
+//! * `Irql.<Function>`: the export was called above its maximum IRQL (spec §1.11:
+//!   PASSIVE_LEVEL, <= DISPATCH_LEVEL, or any);
+//! * `<Function>.Handle`: a function that takes the miniport adapter (or driver, or interrupt)
+//!   handle got something else.
+
+/// `NDIS_MINIPORT_DRIVER_CHARACTERISTICS` header: `{0x8A, 1..3, >= SIZEOF of that revision}`.
+pub const OBJECT_HEADER_DRIVER_CHARACTERISTICS: &str = "ObjectHeader.DriverCharacteristics";
+/// `NDIS_MINIPORT_PNP_CHARACTERISTICS` header: `{0x92, 1, >= 0x2C}`.
+pub const OBJECT_HEADER_PNP_CHARACTERISTICS: &str = "ObjectHeader.PnpCharacteristics";
+/// `NDIS_MINIPORT_ADD_DEVICE_REGISTRATION_ATTRIBUTES` header: `{0xA4, 1, >= 0x14}`.
+pub const OBJECT_HEADER_ADD_DEVICE_ATTRIBUTES: &str =
+    "ObjectHeader.AddDeviceRegistrationAttributes";
+/// `NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES` header: `{0x9E, 1 or 2, >= 0x1C}`.
+pub const OBJECT_HEADER_REGISTRATION_ATTRIBUTES: &str = "ObjectHeader.RegistrationAttributes";
+/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` header: `{0x9F, 1 (>= 0xD8) or 2 (>= 0xE0)}`.
+pub const OBJECT_HEADER_GENERAL_ATTRIBUTES: &str = "ObjectHeader.GeneralAttributes";
+/// `NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES` header: `{0xAF, 1..4, >= 0x10/0x30/0x50/0x60}`.
+pub const OBJECT_HEADER_HARDWARE_ASSIST_ATTRIBUTES: &str = "ObjectHeader.HardwareAssistAttributes";
+/// `NDIS_RECEIVE_FILTER_CAPABILITIES` the hardware-assist attributes point to:
+/// `{0x80, 1 (>= 0x38) or 2 (>= 0x54)}`.
+pub const OBJECT_HEADER_RECEIVE_FILTER_CAPABILITIES: &str =
+    "ObjectHeader.ReceiveFilterCapabilities";
+/// `NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS` header: `{0x84, 1, >= 0x60}`.
+pub const OBJECT_HEADER_INTERRUPT_CHARACTERISTICS: &str = "ObjectHeader.InterruptCharacteristics";
+/// `NDIS_SG_DMA_DESCRIPTION` header: `{0x83, 1, >= 0x24}`.
+pub const OBJECT_HEADER_SG_DMA_DESCRIPTION: &str = "ObjectHeader.SgDmaDescription";
+/// `NDIS_STATUS_INDICATION` header: `{0x98, 1, >= 0x70}`.
+pub const OBJECT_HEADER_STATUS_INDICATION: &str = "ObjectHeader.StatusIndication";
+/// `NDIS_SHARED_MEMORY_PARAMETERS` header: `{0x80, 1 (>= 0x40) or 2 (>= 0x44)}`.
+pub const OBJECT_HEADER_SHARED_MEMORY_PARAMETERS: &str = "ObjectHeader.SharedMemoryParameters";
+/// `NDIS_MSIX_CONFIG_PARAMETERS` header: `{0x80, 1, >= 0x10}`.
+pub const OBJECT_HEADER_MSIX_CONFIG_PARAMETERS: &str = "ObjectHeader.MsixConfigParameters";
+
+/// A handler ndis.h marks required is NULL in the driver characteristics (InitializeEx,
+/// HaltEx, Unload, Pause, Restart, OidRequest, SendNetBufferLists, ReturnNetBufferLists,
+/// CancelSend, DevicePnPEventNotify, ShutdownEx, CancelOidRequest).
+pub const DRIVER_CHARACTERISTICS_REQUIRED_HANDLER: &str = "DriverCharacteristics.RequiredHandler";
+/// CheckForHangHandlerEx without ResetHandlerEx.
+pub const DRIVER_CHARACTERISTICS_CHECK_FOR_HANG_WITHOUT_RESET: &str =
+    "DriverCharacteristics.CheckForHangWithoutReset";
+/// MajorNdisVersion/MinorNdisVersion is not an NDIS 6.x version this NDIS (6.30) supports.
+pub const DRIVER_CHARACTERISTICS_NDIS_VERSION: &str = "DriverCharacteristics.NdisVersion";
+/// MiniportAddDevice, MiniportRemoveDevice or MiniportFilterResourceRequirements is NULL in
+/// the PnP characteristics (only MiniportStartDevice is optional).
+pub const PNP_CHARACTERISTICS_REQUIRED_HANDLER: &str = "PnpCharacteristics.RequiredHandler";
+/// A required interrupt handler is NULL: the four line-based handlers always (the grant may
+/// be a line), the four message handlers when `MsiSupported`.
+pub const INTERRUPT_CHARACTERISTICS_REQUIRED_HANDLER: &str =
+    "InterruptCharacteristics.RequiredHandler";
+
+/// NdisMRegisterMiniportDriver outside DriverEntry (or a second time).
+pub const REGISTER_DRIVER_OUTSIDE_DRIVER_ENTRY: &str =
+    "NdisMRegisterMiniportDriver.OutsideDriverEntry";
+/// NdisSetOptionalHandlers outside MiniportSetOptions.
+pub const SET_OPTIONAL_HANDLERS_OUTSIDE_SET_OPTIONS: &str =
+    "NdisSetOptionalHandlers.OutsideSetOptions";
+/// NdisMDeregisterMiniportDriver outside MiniportDriverUnload (or a failing DriverEntry), or
+/// with a handle that is not the driver's.
+pub const DEREGISTER_DRIVER_OUTSIDE_UNLOAD: &str = "NdisMDeregisterMiniportDriver.OutsideUnload";
+/// MiniportDriverUnload returned without NdisMDeregisterMiniportDriver.
+pub const UNLOAD_DRIVER_NOT_DEREGISTERED: &str = "Unload.DriverNotDeregistered";
+/// An attribute set outside the handler it belongs to (add-device attributes outside
+/// MiniportAddDevice, adapter attributes outside MiniportInitializeEx).
+pub const SET_ATTRIBUTES_WINDOW: &str = "NdisMSetMiniportAttributes.Window";
+/// An attribute type the simulator does not know.
+pub const SET_ATTRIBUTES_TYPE: &str = "NdisMSetMiniportAttributes.Type";
+/// In MiniportInitializeEx, a call that claims hardware resources or sets other attributes
+/// before the registration attributes.
+pub const INITIALIZE_REGISTRATION_ATTRIBUTES_FIRST: &str =
+    "InitializeEx.RegistrationAttributesFirst";
+/// In MiniportInitializeEx, an attribute other than registration/general before the general
+/// attributes.
+pub const INITIALIZE_GENERAL_ATTRIBUTES_BEFORE_OTHERS: &str =
+    "InitializeEx.GeneralAttributesBeforeOthers";
+/// MiniportInitializeEx succeeded without registration or general attributes.
+pub const INITIALIZE_MISSING_ATTRIBUTES: &str = "InitializeEx.MissingAttributes";
+/// MiniportInitializeEx returned NDIS_STATUS_PENDING (it must complete synchronously).
+pub const INITIALIZE_RETURNED_PENDING: &str = "InitializeEx.ReturnedPending";
+/// NdisMRegisterInterruptEx outside MiniportInitializeEx, or twice.
+pub const REGISTER_INTERRUPT_WINDOW: &str = "NdisMRegisterInterruptEx.Window";
+/// NdisMRegisterScatterGatherDma outside MiniportInitializeEx, or twice.
+pub const REGISTER_SG_DMA_WINDOW: &str = "NdisMRegisterScatterGatherDma.Window";
+/// NdisMConfigMSIXTableEntry outside MiniportInitializeEx .. return of MiniportHaltEx.
+pub const CONFIG_MSIX_WINDOW: &str = "NdisMConfigMSIXTableEntry.Window";
+/// NdisMIndicateStatusEx when no adapter is initialized (after MiniportHaltEx returned, or
+/// before MiniportInitializeEx).
+pub const INDICATE_STATUS_AFTER_HALT: &str = "NdisMIndicateStatusEx.AfterHalt";
+/// NdisMIndicateStatusEx with a SourceHandle that is not the miniport adapter handle.
+pub const INDICATE_STATUS_SOURCE_HANDLE: &str = "NdisMIndicateStatusEx.SourceHandle";
+/// NdisMSynchronizeWithInterruptEx after NdisMDeregisterInterruptEx.
+pub const SYNCHRONIZE_AFTER_DEREGISTER: &str = "NdisMSynchronizeWithInterruptEx.AfterDeregister";
+/// MiniportPause returned something other than NDIS_STATUS_SUCCESS or NDIS_STATUS_PENDING.
+pub const MINIPORT_PAUSE_RETURN: &str = "MiniportPause_Return";
+/// NdisMPauseComplete without a pending pause.
+pub const PAUSE_COMPLETE_NOT_PENDING: &str = "NdisMPauseComplete.NotPending";
+/// NdisMRestartComplete without a pending restart.
+pub const RESTART_COMPLETE_NOT_PENDING: &str = "NdisMRestartComplete.NotPending";
+
+/// Every OID is completed exactly once: NdisMOidRequestComplete for a request MiniportOidRequest
+/// already finished synchronously, or a second NdisMOidRequestComplete.
+pub const OID_DOUBLE_COMPLETE: &str = "NdisOidDoubleComplete";
+/// A completion status the rules forbid: NDIS_STATUS_PENDING passed to NdisMOidRequestComplete,
+/// or OID_RECEIVE_FILTER_FREE_QUEUE / OID_RECEIVE_FILTER_CLEAR_FILTER finished with something
+/// other than SUCCESS, NOT_ACCEPTED, REQUEST_ABORTED (or PENDING, synchronously).
+pub const OID_COMPLETE_STATUS: &str = "NdisOidComplete";
+/// An OID completed more than 12 s after NDIS issued it.
+pub const OID_TIMED_COMPLETE: &str = "NdisTimedOidComplete";
+/// NdisMOidRequestComplete for a request NDIS never issued.
+pub const OID_COMPLETE_UNKNOWN_REQUEST: &str = "NdisMOidRequestComplete.UnknownRequest";
+
+/// MiniportHaltEx returned with the interrupt still registered.
+pub const HALT_INTERRUPT_REGISTERED: &str = "Halt.InterruptStillRegistered";
+/// MiniportHaltEx returned with scatter-gather DMA still registered.
+pub const HALT_SG_DMA_REGISTERED: &str = "Halt.ScatterGatherDmaStillRegistered";
+/// MiniportHaltEx returned with I/O space still mapped.
+pub const HALT_IO_SPACE_MAPPED: &str = "Halt.IoSpaceStillMapped";
+/// MiniportHaltEx returned with shared memory not freed.
+pub const HALT_SHARED_MEMORY: &str = "Halt.SharedMemoryNotFreed";
+/// MiniportHaltEx returned with pool memory allocated since MiniportInitializeEx not freed.
+pub const HALT_POOL: &str = "Halt.PoolNotFreed";
+/// A failed MiniportInitializeEx left the interrupt registered.
+pub const INITIALIZE_FAILURE_INTERRUPT_REGISTERED: &str =
+    "InitializeFailure.InterruptStillRegistered";
+/// A failed MiniportInitializeEx left scatter-gather DMA registered.
+pub const INITIALIZE_FAILURE_SG_DMA_REGISTERED: &str =
+    "InitializeFailure.ScatterGatherDmaStillRegistered";
+/// A failed MiniportInitializeEx left I/O space mapped.
+pub const INITIALIZE_FAILURE_IO_SPACE_MAPPED: &str = "InitializeFailure.IoSpaceStillMapped";
+/// A failed MiniportInitializeEx left shared memory allocated.
+pub const INITIALIZE_FAILURE_SHARED_MEMORY: &str = "InitializeFailure.SharedMemoryNotFreed";
+/// A failed MiniportInitializeEx left pool memory allocated.
+pub const INITIALIZE_FAILURE_POOL: &str = "InitializeFailure.PoolNotFreed";
+/// MiniportRemoveDevice returned with pool memory allocated by the PnP handlers not freed.
+pub const REMOVE_DEVICE_POOL: &str = "RemoveDevice.PoolNotFreed";
+/// MiniportDriverUnload returned with pool memory still allocated (pool tracking).
+pub const UNLOAD_POOL: &str = "Unload.PoolNotFreed";
+
+/// NdisAllocateMemoryWithTagPriority with tag 0.
+pub const ALLOCATE_NON_ZERO_TAG: &str = "NdisAllocateMemoryWithTagPriority.NonZeroTag";
+/// NdisAllocateMemoryWithTagPriority of 0 bytes.
+pub const ALLOCATE_LENGTH: &str = "NdisAllocateMemoryWithTagPriority.Length";
+/// NdisAllocateMemoryWithTagPriority with a handle that is neither the driver's nor the
+/// adapter's.
+pub const ALLOCATE_HANDLE: &str = "NdisAllocateMemoryWithTagPriority.Handle";
+/// NdisFreeMemory of something that is not a live allocation (double free, foreign memory).
+pub const FREE_UNKNOWN_ADDRESS: &str = "NdisFreeMemory.UnknownAddress";
+/// NdisFreeMemory with a non-zero Length or MemoryFlags (memory from
+/// NdisAllocateMemoryWithTagPriority is freed with 0, 0).
+pub const FREE_ARGUMENTS: &str = "NdisFreeMemory.Arguments";
+/// NdisAllocateSharedMemory before NdisMRegisterScatterGatherDma.
+pub const SHARED_MEMORY_WITHOUT_SG_DMA: &str = "NdisAllocateSharedMemory.NoScatterGatherDma";
+/// NdisFreeSharedMemory of an unknown allocation handle.
+pub const FREE_SHARED_MEMORY_UNKNOWN: &str = "NdisFreeSharedMemory.UnknownHandle";
+/// NdisFreeSharedMemory from MiniportShutdownEx.
+pub const FREE_SHARED_MEMORY_FROM_SHUTDOWN: &str = "NdisFreeSharedMemory.FromShutdown";
+/// NdisMMapIoSpace of a range that is not one of the device's memory resources.
+pub const MAP_IO_SPACE_NOT_A_RESOURCE: &str = "NdisMMapIoSpace.NotAssignedResource";
+/// NdisMUnmapIoSpace of something NdisMMapIoSpace did not return (or with another length).
+pub const UNMAP_IO_SPACE_UNKNOWN: &str = "NdisMUnmapIoSpace.UnknownMapping";
+/// NdisMDeregisterInterruptEx with an unknown handle, or twice.
+pub const DEREGISTER_INTERRUPT_UNKNOWN: &str = "NdisMDeregisterInterruptEx.UnknownHandle";
+/// NdisMDeregisterScatterGatherDma with an unknown handle, or twice.
+pub const DEREGISTER_SG_DMA_UNKNOWN: &str = "NdisMDeregisterScatterGatherDma.UnknownHandle";
+/// NdisMQueueDpcEx with an unknown or deregistered interrupt handle, or a message that was
+/// not granted.
+pub const QUEUE_DPC_INVALID: &str = "NdisMQueueDpcEx.Invalid";
+
+/// READ_REGISTER_ULONG / WRITE_REGISTER_ULONG outside every mapping NdisMMapIoSpace returned.
+pub const REGISTER_ACCESS_UNMAPPED: &str = "RegisterAccess.Unmapped";
+/// A register access that is not 4-byte aligned.
+pub const REGISTER_ACCESS_UNALIGNED: &str = "RegisterAccess.Unaligned";
+/// A driver write into the MSI-X table or PBA, which the OS owns (use
+/// NdisMConfigMSIXTableEntry).
+pub const REGISTER_ACCESS_MSIX_TABLE: &str = "RegisterAccess.MsixTableWrite";
+
+/// The ISR set `*TargetProcessors` (NDIS 6.20+ drivers leave it 0 and use NdisMQueueDpcEx).
+pub const ISR_TARGET_PROCESSORS: &str = "Isr.TargetProcessorsNotZero";
+/// A level-triggered line stayed asserted through many ISR calls: Windows would bug check
+/// HARDWARE_INTERRUPT_STORM (0xF2).
+pub const INTERRUPT_STORM: &str = "HardwareInterruptStorm";
+
+/// NdisMIndicateReceiveNetBufferLists while the adapter is not running (paused, halted).
+pub const RECEIVE_NOT_RUNNING: &str = "ReceiveIndication.NotRunning";
+/// NumberOfNetBufferLists differs from the length of the chain.
+pub const RECEIVE_COUNT: &str = "ReceiveIndication.Count";
+/// A received NBL whose SourceHandle is not the miniport adapter handle.
+pub const RECEIVE_SOURCE_HANDLE: &str = "ReceiveIndication.SourceHandle";
+/// NDIS_RECEIVE_FLAGS_SINGLE_QUEUE with NBLs of several queues in one call.
+pub const RECEIVE_MIXED_QUEUES: &str = "ReceiveIndication.MixedQueues";
+/// NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL set at an IRQL other than DISPATCH_LEVEL, or clear at
+/// DISPATCH_LEVEL.
+pub const RECEIVE_DISPATCH_FLAG: &str = "ReceiveIndication.DispatchLevelFlag";
+/// NdisMSendNetBufferListsComplete for an NBL that is not an outstanding send.
+pub const SEND_COMPLETE_NOT_OUTSTANDING: &str = "NdisMSendNetBufferListsComplete.NotOutstanding";
+
+/// The filter replaced the list but did not free the old one.
+pub const FILTER_OLD_LIST_NOT_FREED: &str = "FilterResourceRequirements.OldListNotFreed";
+/// The filter published a list that is not a driver pool allocation.
+pub const FILTER_NEW_LIST_NOT_FROM_POOL: &str = "FilterResourceRequirements.NewListNotFromPool";
+/// The filter kept the list but freed it.
+pub const FILTER_KEPT_LIST_FREED: &str = "FilterResourceRequirements.KeptListFreed";
+/// The filter changed, dropped or added a resource other than a message interrupt.
+pub const FILTER_NON_MESSAGE_RESOURCES_CHANGED: &str =
+    "FilterResourceRequirements.NonMessageResourcesChanged";
+
+/// Hardware receive-filter capabilities offer VM queues without
+/// NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED (a VMQ miniport must support MSI-X).
+pub const VMQ_REQUIRES_MSIX: &str = "VmqRequirements.MsixSupported";

@@ -1,0 +1,347 @@
+//! What the simulated ndis.sys remembers between calls: the global state every export reads
+//! and writes under one lock (never held while driver code runs).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Instant;
+
+use vmqnic::interrupt::Processor;
+use vmqnic::ndis::{
+    MINIPORT_DISABLE_INTERRUPT, MINIPORT_DISABLE_MESSAGE_INTERRUPT, MINIPORT_ENABLE_INTERRUPT,
+    MINIPORT_ENABLE_MESSAGE_INTERRUPT, MINIPORT_INTERRUPT_DPC, MINIPORT_ISR,
+    MINIPORT_MESSAGE_INTERRUPT, MINIPORT_MESSAGE_INTERRUPT_DPC,
+    NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_OID_REQUEST,
+    NDIS_STATUS,
+};
+
+use super::machine::{Machine, SimBar};
+use super::mmio::IoMapping;
+use super::oid::{OidCompletion, OidKind};
+use super::{
+    GrantedInterrupts, ReceiveIndicationRecord, SendCompletionRecord, SimConfig,
+    StatusIndicationRecord, Violation,
+};
+use crate::qemu::GpaRange;
+
+/// Which NDIS callback (or simulated OS activity) is running; the innermost is last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    DriverEntry,
+    SetOptions,
+    Unload,
+    AddDevice,
+    FilterResources,
+    StartDevice,
+    RemoveDevice,
+    Initialize,
+    Halt,
+    Pause,
+    Restart,
+    OidRequest,
+    CancelOid,
+    Send,
+    Return,
+    Shutdown,
+    Isr,
+    Dpc,
+    Synchronize,
+}
+
+/// Who is answerable for freeing a pool block: it must be freed by the end of the matching
+/// teardown (MiniportHaltEx for the adapter, MiniportRemoveDevice for the device, unload for
+/// the driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Allocated in DriverEntry, MiniportSetOptions or unload.
+    Driver,
+    /// Allocated by a PnP handler (AddDevice, FilterResourceRequirements, StartDevice).
+    Device,
+    /// Allocated while an adapter exists (InitializeEx until HaltEx returns).
+    Adapter,
+    /// Allocated outside any simulated lifecycle (a test calling an export directly).
+    Unscoped,
+}
+
+/// A pool allocation the simulator handed out (or, for lists the PnP manager owns, adopted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// Bytes.
+    pub size: usize,
+    /// Pool tag.
+    pub tag: u32,
+    /// Who allocated it: the driver, or the simulated PnP manager / bus driver.
+    pub owner: Owner,
+    /// Which teardown must have freed it.
+    pub scope: Scope,
+}
+
+/// Who allocated a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The driver, through NdisAllocateMemoryWithTagPriority.
+    Driver,
+    /// The simulated PnP manager (the bus driver's requirements list).
+    PnpManager,
+}
+
+/// One MSI-X table entry as the simulated OS programs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableEntry {
+    /// The message the entry raises (`None`: never programmed).
+    pub message: Option<u32>,
+    /// Vector-control mask bit.
+    pub masked: bool,
+    /// Without a device: the entry was signalled while masked (the PBA bit).
+    pub pending: bool,
+}
+
+/// Where the adapter is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AdapterState {
+    /// No device (before AddDevice, after RemoveDevice).
+    #[default]
+    Absent,
+    /// AddDevice done; not initialized.
+    Added,
+    /// MiniportInitializeEx is running.
+    Initializing,
+    /// Initialized and paused (also after a completed pause).
+    Paused,
+    /// MiniportRestart returned PENDING.
+    Restarting,
+    /// Running: data may flow.
+    Running,
+    /// MiniportPause returned PENDING.
+    Pausing,
+    /// MiniportHaltEx is running.
+    Halting,
+    /// MiniportHaltEx returned (the device is not yet removed).
+    Halted,
+}
+
+impl AdapterState {
+    /// Between the start of MiniportInitializeEx and the return of MiniportHaltEx.
+    #[must_use]
+    pub fn adapter_exists(self) -> bool {
+        matches!(
+            self,
+            AdapterState::Initializing
+                | AdapterState::Paused
+                | AdapterState::Restarting
+                | AdapterState::Running
+                | AdapterState::Pausing
+                | AdapterState::Halting
+        )
+    }
+}
+
+/// The registered driver.
+#[derive(Clone, Copy)]
+pub(crate) struct DriverRecord {
+    pub(crate) context: usize,
+    pub(crate) characteristics: NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+    pub(crate) pnp: Option<NDIS_MINIPORT_PNP_CHARACTERISTICS>,
+    pub(crate) deregistered: bool,
+}
+
+/// The interrupt handlers of a connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct InterruptHandlers {
+    pub(crate) isr: Option<MINIPORT_ISR>,
+    pub(crate) dpc: Option<MINIPORT_INTERRUPT_DPC>,
+    pub(crate) disable: Option<MINIPORT_DISABLE_INTERRUPT>,
+    pub(crate) enable: Option<MINIPORT_ENABLE_INTERRUPT>,
+    pub(crate) message_isr: Option<MINIPORT_MESSAGE_INTERRUPT>,
+    pub(crate) message_dpc: Option<MINIPORT_MESSAGE_INTERRUPT_DPC>,
+    pub(crate) message_disable: Option<MINIPORT_DISABLE_MESSAGE_INTERRUPT>,
+    pub(crate) message_enable: Option<MINIPORT_ENABLE_MESSAGE_INTERRUPT>,
+}
+
+/// The interrupt NdisMRegisterInterruptEx connected.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Connection {
+    pub(crate) context: usize,
+    pub(crate) handlers: InterruptHandlers,
+    pub(crate) message_based: bool,
+    pub(crate) deregistered: bool,
+}
+
+/// A DPC queued and not yet run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct QueuedDpc {
+    pub(crate) message: u32,
+    pub(crate) processor: Processor,
+    pub(crate) context: usize,
+}
+
+/// Shared memory from NdisAllocateSharedMemory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SharedBlock {
+    pub(crate) range: GpaRange,
+    pub(crate) length: u32,
+    pub(crate) queue_id: u32,
+    pub(crate) shared_handle: usize,
+}
+
+/// What the adapter told NDIS about itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AdapterRecord {
+    pub(crate) context: usize,
+    pub(crate) registration: Option<(u32, u32)>,
+    pub(crate) general: Option<Vec<u8>>,
+    pub(crate) hardware_assist: bool,
+    pub(crate) hardware_receive_filter: Option<Vec<u8>>,
+    pub(crate) current_receive_filter: Option<Vec<u8>>,
+}
+
+/// An OID request NDIS issued.
+pub(crate) struct OidRecord {
+    pub(crate) id: u64,
+    pub(crate) oid: u32,
+    pub(crate) kind: OidKind,
+    /// Stable while the driver may hold it; kept until the simulation ends so that a late
+    /// completion of a finished request is recognized (and writes nothing anywhere else).
+    pub(crate) request: RequestBox,
+    pub(crate) buffer: Vec<u64>,
+    /// Bytes of `buffer` that form the information buffer.
+    pub(crate) length: usize,
+    pub(crate) issued: Instant,
+    pub(crate) completion: Option<OidCompletion>,
+}
+
+/// An `NDIS_OID_REQUEST` at a stable address.
+pub(crate) struct RequestBox(pub(crate) Box<NDIS_OID_REQUEST>);
+
+// SAFETY: the request is plain data (its raw pointers point at the record's own buffer). It is
+// read or written by the simulator only under the state lock, and by the driver only through
+// the pointer NDIS handed it, exactly as on Windows, where a request may be completed on any
+// processor.
+unsafe impl Send for RequestBox {}
+
+/// Everything the exports read and write.
+#[derive(Default)]
+pub struct SimState {
+    /// The configuration.
+    pub config: Option<SimConfig>,
+    /// Live pool allocations by address.
+    pub allocations: BTreeMap<usize, Allocation>,
+    /// Contract violations, in order.
+    pub violations: Vec<Violation>,
+    /// The miniport adapter handle NDIS gives the driver (an address the simulator owns).
+    pub miniport_handle: usize,
+    /// The driver handle NdisMRegisterMiniportDriver returns.
+    pub driver_handle: usize,
+    /// The add-device context the driver registered.
+    pub add_device_context: Option<usize>,
+    /// Calls of NdisGetRssProcessorInformation.
+    pub rss_queries: usize,
+    /// The MSI-X table (one entry per table entry of the device's capability).
+    pub msix_table: Vec<TableEntry>,
+    /// Messages the simulated OS granted (NdisMConfigMSIXTableEntry checks against it).
+    pub granted_messages: u32,
+    /// Whether NdisMConfigMSIXTableEntry may be called (MiniportInitializeEx .. HaltEx return).
+    pub msix_config_allowed: bool,
+    /// Every NdisMConfigMSIXTableEntry call: (operation, entry, message, status).
+    pub msix_calls: Vec<(u32, u32, u32, NDIS_STATUS)>,
+
+    pub(crate) phases: Vec<Phase>,
+    pub(crate) machine: Option<Arc<Machine>>,
+    pub(crate) bars: Vec<SimBar>,
+    /// Bus address ranges of the MSI-X table and PBA (the OS's, not the driver's).
+    pub(crate) msix_structures: Vec<(u64, u64)>,
+    pub(crate) driver: Option<DriverRecord>,
+    pub(crate) adapter_state: AdapterState,
+    pub(crate) adapter: AdapterRecord,
+    pub(crate) grant: Option<GrantedInterrupts>,
+    /// The requirements list after the driver's filter (what resources are assigned from).
+    pub(crate) requirements: Vec<u8>,
+    /// Backing store of the translated CM_PARTIAL_RESOURCE_LIST (4-byte aligned).
+    pub(crate) translated_resources: Vec<u32>,
+    /// Backing store of the IO_INTERRUPT_MESSAGE_INFO (8-byte aligned).
+    pub(crate) message_info: Vec<u64>,
+    pub(crate) mailboxes: Option<GpaRange>,
+    pub(crate) line_interrupts_signalled: u32,
+    pub(crate) interrupt: Option<Connection>,
+    pub(crate) dpcs: VecDeque<QueuedDpc>,
+    pub(crate) mappings: Vec<IoMapping>,
+    pub(crate) sg_dma: Option<bool>,
+    pub(crate) shared_memory: BTreeMap<usize, SharedBlock>,
+    pub(crate) next_handle: usize,
+    pub(crate) oids: Vec<OidRecord>,
+    pub(crate) status_indications: Vec<StatusIndicationRecord>,
+    pub(crate) receives: Vec<ReceiveIndicationRecord>,
+    /// Indicated NBL chains not yet returned: (head, flags of the indication).
+    pub(crate) unreturned: Vec<(usize, u32)>,
+    pub(crate) sends_outstanding: BTreeSet<usize>,
+    pub(crate) send_completions: Vec<SendCompletionRecord>,
+    /// Register reads/writes through NdisMMapIoSpace mappings since the start.
+    pub(crate) register_reads: u64,
+    pub(crate) register_writes: u64,
+    pub(crate) stalled_microseconds: u64,
+}
+
+impl SimState {
+    /// Records a violation of `rule`.
+    pub fn violate(&mut self, rule: &'static str, detail: impl Into<String>) {
+        self.violations.push(Violation { rule, detail: detail.into() });
+    }
+
+    /// The innermost running phase.
+    pub(crate) fn phase(&self) -> Option<Phase> {
+        self.phases.last().copied()
+    }
+
+    /// Whether `phase` is running anywhere on the stack.
+    pub(crate) fn in_phase(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
+    }
+
+    /// The scope a pool allocation made now belongs to.
+    pub(crate) fn allocation_scope(&self) -> Scope {
+        match self.phase() {
+            Some(Phase::DriverEntry | Phase::SetOptions | Phase::Unload) => Scope::Driver,
+            Some(
+                Phase::AddDevice
+                | Phase::FilterResources
+                | Phase::StartDevice
+                | Phase::RemoveDevice,
+            ) => Scope::Device,
+            Some(_) => Scope::Adapter,
+            None if self.adapter_state.adapter_exists() => Scope::Adapter,
+            None => Scope::Unscoped,
+        }
+    }
+
+    /// A fresh opaque handle value: non-null, never dereferenceable (an address in a range no
+    /// Linux user mapping uses), unique for this simulation.
+    pub(crate) fn new_handle(&mut self) -> usize {
+        self.next_handle += 1;
+        0x00FF_4E44_0000_0000 + self.next_handle * 0x10
+    }
+
+    /// The machine, if the simulation has started.
+    pub(crate) fn machine(&self) -> Option<Arc<Machine>> {
+        self.machine.clone()
+    }
+}
+
+static STATE: LazyLock<Mutex<SimState>> = LazyLock::new(|| Mutex::new(SimState::default()));
+
+/// Runs `f` on the simulator state. The lock is never held while driver code runs.
+pub fn with_state<R>(f: impl FnOnce(&mut SimState) -> R) -> R {
+    let mut state = STATE.lock().unwrap_or_else(PoisonError::into_inner);
+    f(&mut state)
+}
+
+/// Pushes `phase` for the duration of `f` (popped also when `f` panics).
+pub(crate) fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            with_state(|s| s.phases.pop());
+        }
+    }
+    with_state(|s| s.phases.push(phase));
+    let _pop = Pop;
+    f()
+}

@@ -1,0 +1,1206 @@
+//! A configurable fake miniport: just enough of a driver to walk the simulator through every
+//! lifecycle step, and to break each rule on purpose.
+//!
+//! Its PnP handlers are the real driver's (`vmqnic::miniport::pnp`), so FilterResourceRequirements
+//! asks for one MSI-X message per RSS processor plus one. MiniportInitializeEx and
+//! MiniportHaltEx run a script of [`Step`]s; the other handlers follow the knobs of
+//! [`Behaviour`]. Everything a handler learns (handles, mappings, deliveries) goes to
+//! [`FakeState`], which tests read with [`with_fake`].
+
+use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
+use std::ptr;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use ndis_sim::sim::exports::{
+    KeGetCurrentProcessorNumberEx, NdisAllocateMemoryWithTagPriority, NdisAllocateSharedMemory,
+    NdisFreeMemory, NdisFreeSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
+    NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma,
+    NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx, NdisMMapIoSpace,
+    NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
+    NdisMRegisterMiniportDriver, NdisMRegisterScatterGatherDma, NdisMSendNetBufferListsComplete,
+    NdisMSetMiniportAttributes, NdisMSynchronizeWithInterruptEx, NdisMUnmapIoSpace,
+    NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
+};
+use vmqnic::interrupt::Processor;
+use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
+use vmqnic::interrupt::plan::InterruptPlan;
+use vmqnic::miniport::{msix, pnp};
+use vmqnic::ndis::{
+    BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST,
+    CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE, DRIVER_OBJECT, GROUP_AFFINITY,
+    IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE, IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE, IRP,
+    NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+    NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
+    NDIS_OID_REQUEST, NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
+    NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
+    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_INDICATION,
+    NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS,
+    NET_BUFFER, NET_BUFFER_LIST, NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo,
+    NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
+};
+
+/// Pool tag of the fake's blocks ("Fake").
+pub const TAG: u32 = u32::from_ne_bytes(*b"Fake");
+/// Register offsets of the 82576 the fake touches.
+pub const ICR: u32 = 0xC0;
+/// Interrupt mask set (legacy causes).
+pub const IMS: u32 = 0xD0;
+/// General purpose interrupt enable.
+pub const GPIE: u32 = 0x1514;
+/// Extended interrupt mask set.
+pub const EIMS: u32 = 0x1524;
+/// Extended interrupt auto-clear.
+pub const EIAC: u32 = 0x152C;
+/// GPIE.MSIX_MODE.
+pub const GPIE_MSIX_MODE: u32 = 1 << 4;
+
+/// One thing MiniportInitializeEx, MiniportHaltEx or MiniportRestart does, in script order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Allocates the adapter context from pool.
+    AllocateContext,
+    /// Sets the registration attributes (header: `Headers::registration`).
+    Registration,
+    /// Sets the general attributes.
+    General,
+    /// Sets the hardware-assist attributes with receive-filter capabilities (VMQ, MSI-X).
+    HardwareAssist,
+    /// Maps the first memory resource (BAR0, the registers).
+    MapRegisters,
+    /// Maps the memory resource of this length (e.g. the 16 KiB MSI-X BAR).
+    MapResourceOfLength(u32),
+    /// Maps an arbitrary physical range.
+    MapAt(i64, u32),
+    /// Registers scatter-gather DMA.
+    RegisterSgDma,
+    /// Registers the interrupt.
+    RegisterInterrupt,
+    /// Programs the device to raise interrupts (MSI-X mode for a message grant, legacy
+    /// causes otherwise).
+    EnableDeviceInterrupts,
+    /// Allocates shared memory of this many bytes.
+    AllocateShared(u32),
+    /// Allocates an extra pool block.
+    AllocatePool,
+    /// Indicates a link-state status.
+    IndicateStatus,
+    /// Returns from the handler with this status, skipping the rest of the script.
+    Return(NDIS_STATUS),
+    /// Deregisters the interrupt.
+    DeregisterInterrupt,
+    /// Deregisters scatter-gather DMA.
+    DeregisterSgDma,
+    /// Unmaps every mapping.
+    Unmap,
+    /// Frees every shared-memory block.
+    FreeShared,
+    /// Frees the extra pool blocks.
+    FreePool,
+    /// Frees the adapter context.
+    FreeContext,
+    /// Runs a function synchronized with message 0.
+    Synchronize,
+}
+
+/// The Initialize script of a well-behaved driver.
+pub const INITIALIZE: &[Step] = &[
+    Step::AllocateContext,
+    Step::Registration,
+    Step::General,
+    Step::MapRegisters,
+    Step::RegisterSgDma,
+    Step::RegisterInterrupt,
+    Step::HardwareAssist,
+    Step::EnableDeviceInterrupts,
+];
+
+/// The Halt script of a well-behaved driver.
+pub const HALT: &[Step] = &[
+    Step::DeregisterInterrupt,
+    Step::FreeShared,
+    Step::DeregisterSgDma,
+    Step::Unmap,
+    Step::FreePool,
+    Step::FreeContext,
+];
+
+/// Object headers the fake uses (tests break one at a time).
+#[derive(Clone, Copy, Debug)]
+pub struct Headers {
+    /// `NDIS_MINIPORT_DRIVER_CHARACTERISTICS`.
+    pub driver: NDIS_OBJECT_HEADER,
+    /// `NDIS_MINIPORT_PNP_CHARACTERISTICS`.
+    pub pnp: NDIS_OBJECT_HEADER,
+    /// Registration attributes.
+    pub registration: NDIS_OBJECT_HEADER,
+    /// General attributes.
+    pub general: NDIS_OBJECT_HEADER,
+    /// Hardware-assist attributes.
+    pub hardware_assist: NDIS_OBJECT_HEADER,
+    /// Receive-filter capabilities.
+    pub receive_filter: NDIS_OBJECT_HEADER,
+    /// Interrupt characteristics.
+    pub interrupt: NDIS_OBJECT_HEADER,
+    /// SG DMA description.
+    pub sg_dma: NDIS_OBJECT_HEADER,
+    /// Status indication.
+    pub status: NDIS_OBJECT_HEADER,
+    /// Shared-memory parameters.
+    pub shared_memory: NDIS_OBJECT_HEADER,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self {
+            driver: NDIS_OBJECT_HEADER::new(0x8A, 2, 0x98),
+            pnp: NDIS_OBJECT_HEADER::new(0x92, 1, 0x2C),
+            registration: NDIS_OBJECT_HEADER::new(0x9E, 2, 0x1C),
+            general: NDIS_OBJECT_HEADER::new(0x9F, 2, 0xE0),
+            hardware_assist: NDIS_OBJECT_HEADER::new(0xAF, 3, 0x50),
+            receive_filter: NDIS_OBJECT_HEADER::new(0x80, 2, 0x54),
+            interrupt: NDIS_OBJECT_HEADER::new(0x84, 1, 0x60),
+            sg_dma: NDIS_OBJECT_HEADER::new(0x83, 1, 0x24),
+            status: NDIS_OBJECT_HEADER::new(0x98, 1, 0x70),
+            shared_memory: NDIS_OBJECT_HEADER::new(0x80, 1, 0x40),
+        }
+    }
+}
+
+/// What MiniportOidRequest does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OidMode {
+    /// Finishes with this status; a query gets its whole buffer filled with 0xA5.
+    Return(NDIS_STATUS),
+    /// Returns PENDING and keeps the request for [`complete_pending_oid`].
+    Pend,
+    /// Calls NdisMOidRequestComplete with this status, then returns it too (a double
+    /// completion).
+    CompleteAndReturn(NDIS_STATUS),
+}
+
+/// One NBL of a receive indication: (queue id, data length).
+pub type ReceiveNbl = (u16, u32);
+
+/// A receive indication the DPC (or [`indicate_receive`]) makes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receive {
+    /// The NBLs.
+    pub nbls: Vec<ReceiveNbl>,
+    /// `ReceiveFlags` (the DISPATCH_LEVEL flag is added at DISPATCH_LEVEL unless
+    /// `wrong_dispatch_flag`).
+    pub flags: u32,
+    /// Pass this as `NumberOfNetBufferLists` instead of the chain's length.
+    pub count_override: Option<u32>,
+    /// Leave `SourceHandle` NULL.
+    pub no_source_handle: bool,
+    /// Get the DISPATCH_LEVEL flag wrong.
+    pub wrong_dispatch_flag: bool,
+}
+
+/// The knobs.
+#[derive(Clone, Debug)]
+#[allow(clippy::struct_excessive_bools)] // each knob breaks (or does) one thing
+pub struct Behaviour {
+    /// Object headers.
+    pub headers: Headers,
+    /// `MajorNdisVersion`, `MinorNdisVersion`.
+    pub ndis_version: (u8, u8),
+    /// A driver handler to leave NULL (by its field name).
+    pub omit_driver_handler: Option<&'static str>,
+    /// Register CheckForHangHandlerEx (without ResetHandlerEx).
+    pub check_for_hang: bool,
+    /// A PnP handler to leave NULL.
+    pub omit_pnp_handler: Option<&'static str>,
+    /// Also call NdisSetOptionalHandlers from DriverEntry (outside MiniportSetOptions).
+    pub set_optional_handlers_in_driver_entry: bool,
+    /// Allocate a pool block in DriverEntry (with the driver handle); freed at unload unless
+    /// `leak_driver_block`.
+    pub allocate_in_driver_entry: bool,
+    /// Keep the DriverEntry block at unload.
+    pub leak_driver_block: bool,
+    /// Call NdisMDeregisterMiniportDriver at unload.
+    pub deregister_on_unload: bool,
+    /// MiniportAddDevice allocates a block MiniportRemoveDevice never frees.
+    pub leak_in_add_device: bool,
+    /// MiniportInitializeEx.
+    pub initialize: Vec<Step>,
+    /// MiniportHaltEx.
+    pub halt: Vec<Step>,
+    /// Extra steps MiniportRestart runs (for window tests).
+    pub restart: Vec<Step>,
+    /// `MsiSupported`.
+    pub msi_supported: bool,
+    /// An interrupt handler to leave NULL.
+    pub omit_interrupt_handler: Option<&'static str>,
+    /// What MiniportPause returns.
+    pub pause_status: NDIS_STATUS,
+    /// What MiniportOidRequest does.
+    pub oid: OidMode,
+    /// The ISR sets `*QueueDefaultInterruptDpc`.
+    pub isr_queues_default_dpc: bool,
+    /// The ISR sets `*TargetProcessors` (a violation).
+    pub isr_sets_target_processors: bool,
+    /// The ISR reads ICR (clearing the legacy causes: needed for MSI and a line).
+    pub isr_reads_icr: bool,
+    /// The ISR queues its DPC on these processors with NdisMQueueDpcEx.
+    pub isr_queues_dpc_on: Option<(u16, u64)>,
+    /// The ISR allocates pool (above DISPATCH_LEVEL: a violation).
+    pub isr_allocates: bool,
+    /// The DPC indicates this.
+    pub dpc_receive: Option<Receive>,
+    /// The DPC sets `MoreNblsPending` this many times before it is done.
+    pub dpc_more_pending: u32,
+    /// MiniportShutdownEx frees shared memory (a violation).
+    pub shutdown_frees_shared: bool,
+    /// MiniportSendNetBufferLists completes the NBLs at once.
+    pub complete_sends: bool,
+    /// `SupportedQueueProperties` of the hardware receive-filter capabilities.
+    pub queue_properties: u32,
+    /// A step the DPC runs (for IRQL checks).
+    pub dpc_step: Option<Step>,
+    /// The PnP filter replaces the list with one lacking the line-based interrupt.
+    pub filter_drops_line: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            headers: Headers::default(),
+            ndis_version: (6, 30),
+            omit_driver_handler: None,
+            check_for_hang: false,
+            omit_pnp_handler: None,
+            set_optional_handlers_in_driver_entry: false,
+            allocate_in_driver_entry: false,
+            leak_driver_block: false,
+            deregister_on_unload: true,
+            leak_in_add_device: false,
+            initialize: INITIALIZE.to_vec(),
+            halt: HALT.to_vec(),
+            restart: Vec::new(),
+            msi_supported: true,
+            omit_interrupt_handler: None,
+            pause_status: NDIS_STATUS_SUCCESS,
+            oid: OidMode::Return(NDIS_STATUS_SUCCESS),
+            isr_queues_default_dpc: true,
+            isr_sets_target_processors: false,
+            isr_reads_icr: true,
+            isr_queues_dpc_on: None,
+            isr_allocates: false,
+            dpc_receive: None,
+            dpc_more_pending: 0,
+            shutdown_frees_shared: false,
+            complete_sends: true,
+            queue_properties: NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED
+                | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED,
+            dpc_step: None,
+            filter_drops_line: false,
+        }
+    }
+}
+
+/// What one ISR or DPC call saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandlerCall {
+    /// The message (`None` for the line handlers).
+    pub message: Option<u32>,
+    /// What KeGetCurrentProcessorNumberEx answered.
+    pub processor: Processor,
+    /// The DPC context (DPCs only).
+    pub context: usize,
+}
+
+/// An NBL with one NB, owned by the fake (16-byte aligned, as NDIS allocates them).
+#[repr(C)]
+pub struct Packet {
+    /// The NBL.
+    pub nbl: NET_BUFFER_LIST,
+    /// Its NB.
+    pub nb: NET_BUFFER,
+}
+
+/// Everything the fake learned.
+#[derive(Default)]
+pub struct FakeState {
+    /// The knobs.
+    pub behaviour: Behaviour,
+    /// From NdisMRegisterMiniportDriver.
+    pub driver_handle: usize,
+    /// From MiniportInitializeEx.
+    pub miniport_handle: usize,
+    /// The adapter context block.
+    pub context: usize,
+    /// DriverEntry's block.
+    pub driver_block: usize,
+    /// AddDevice's leaked block.
+    pub add_device_block: usize,
+    /// Translated resources: (start, length) of each memory resource.
+    pub memory_resources: Vec<(i64, u32)>,
+    /// Live NdisMMapIoSpace mappings: (address, length).
+    pub mappings: Vec<(usize, u32)>,
+    /// From NdisMRegisterInterruptEx.
+    pub interrupt_handle: usize,
+    /// `InterruptType` NdisMRegisterInterruptEx returned.
+    pub interrupt_type: u32,
+    /// `MessageInfoTable->MessageCount`.
+    pub message_count: u32,
+    /// From NdisMRegisterScatterGatherDma.
+    pub dma_handle: usize,
+    /// `ScatterGatherListSize` NDIS filled in.
+    pub sg_list_size: u32,
+    /// Shared memory: (allocation handle, virtual address, physical address).
+    pub shared: Vec<(usize, usize, i64)>,
+    /// Extra pool blocks.
+    pub pool: Vec<usize>,
+    /// ISR calls.
+    pub isr_calls: Vec<HandlerCall>,
+    /// DPC calls.
+    pub dpc_calls: Vec<HandlerCall>,
+    /// The request MiniportOidRequest pended.
+    pub pending_oid: usize,
+    /// NBL chains returned to the fake: (head, flags).
+    pub returned: Vec<(usize, u32)>,
+    /// NBLs the fake indicates (kept alive here; boxed so they keep their address while the
+    /// vector grows).
+    #[allow(clippy::vec_box)]
+    pub packets: Vec<Box<Packet>>,
+    /// What Synchronize ran.
+    pub synchronized: u32,
+    /// Results of NdisM calls made by the script, by step.
+    pub statuses: Vec<(Step, NDIS_STATUS)>,
+    /// The translated resources MiniportInitializeEx got (valid during it).
+    pub resources: usize,
+    /// The driver's own interrupt plan for the grant (`vmqnic::miniport::msix::interrupt_plan`
+    /// on the resources and the registered characteristics, for 7 hardware queues).
+    pub plan: Option<InterruptPlan>,
+    /// `MessageInfoTable` entries: (MessageAddress, TargetProcessorSet, MessageData).
+    pub message_table: Vec<(i64, usize, u32)>,
+}
+
+// SAFETY: FakeState holds NBLs (raw pointers inside) that only the simulator's single test
+// thread touches; it is in a Mutex to be a static, not to share them between threads.
+unsafe impl Send for FakeState {}
+
+static FAKE: LazyLock<Mutex<FakeState>> = LazyLock::new(|| Mutex::new(FakeState::default()));
+
+/// Runs `f` on the fake's state (never hold it across a call into the simulator that may call
+/// back into the fake).
+pub fn with_fake<R>(f: impl FnOnce(&mut FakeState) -> R) -> R {
+    f(&mut FAKE.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// Resets the fake for a new test.
+pub fn reset(behaviour: Behaviour) {
+    with_fake(|f| *f = FakeState { behaviour, ..FakeState::default() });
+}
+
+fn behaviour() -> Behaviour {
+    with_fake(|f| f.behaviour.clone())
+}
+
+fn handle(value: usize) -> NDIS_HANDLE {
+    value as NDIS_HANDLE
+}
+
+fn allocate(handle_value: usize, length: u32) -> usize {
+    NdisAllocateMemoryWithTagPriority(handle(handle_value), length, TAG, NormalPoolPriority)
+        as usize
+}
+
+fn free(block: usize) {
+    if block != 0 {
+        NdisFreeMemory(block as *mut c_void, 0, 0);
+    }
+}
+
+/// The fake's DriverEntry.
+pub unsafe extern "system" fn driver_entry(
+    driver_object: *mut DRIVER_OBJECT,
+    registry_path: *const UNICODE_STRING,
+) -> NTSTATUS {
+    let b = behaviour();
+    let omitted = |name: &str| b.omit_driver_handler == Some(name);
+    let characteristics = NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
+        Header: b.headers.driver,
+        MajorNdisVersion: b.ndis_version.0,
+        MinorNdisVersion: b.ndis_version.1,
+        MajorDriverVersion: 1,
+        MinorDriverVersion: 0,
+        Flags: 0,
+        SetOptionsHandler: Some(set_options),
+        InitializeHandlerEx: (!omitted("InitializeHandlerEx")).then_some(initialize),
+        HaltHandlerEx: (!omitted("HaltHandlerEx")).then_some(halt),
+        UnloadHandler: (!omitted("UnloadHandler")).then_some(unload),
+        PauseHandler: (!omitted("PauseHandler")).then_some(pause),
+        RestartHandler: (!omitted("RestartHandler")).then_some(restart),
+        OidRequestHandler: (!omitted("OidRequestHandler")).then_some(oid_request),
+        SendNetBufferListsHandler: (!omitted("SendNetBufferListsHandler")).then_some(send),
+        ReturnNetBufferListsHandler: (!omitted("ReturnNetBufferListsHandler"))
+            .then_some(return_nbls),
+        CancelSendHandler: (!omitted("CancelSendHandler")).then_some(cancel_send),
+        CheckForHangHandlerEx: b.check_for_hang.then_some(check_for_hang),
+        ResetHandlerEx: None,
+        DevicePnPEventNotifyHandler: (!omitted("DevicePnPEventNotifyHandler")).then_some(pnp_event),
+        ShutdownHandlerEx: (!omitted("ShutdownHandlerEx")).then_some(shutdown),
+        CancelOidRequestHandler: (!omitted("CancelOidRequestHandler")).then_some(cancel_oid),
+        DirectOidRequestHandler: None,
+        CancelDirectOidRequestHandler: None,
+        SynchronousOidRequestHandler: None,
+    };
+    let mut driver_handle: NDIS_HANDLE = ptr::null_mut();
+    // SAFETY: the characteristics and the out handle live on this frame for the call.
+    let status = unsafe {
+        NdisMRegisterMiniportDriver(
+            driver_object,
+            registry_path,
+            ptr::null_mut(),
+            &raw const characteristics,
+            &raw mut driver_handle,
+        )
+    };
+    if status != NDIS_STATUS_SUCCESS {
+        return status;
+    }
+    with_fake(|f| f.driver_handle = driver_handle as usize);
+    if b.set_optional_handlers_in_driver_entry {
+        let pnp = pnp_characteristics(&b);
+        // SAFETY: the characteristics live on this frame for the call.
+        unsafe { NdisSetOptionalHandlers(driver_handle, &raw const pnp.Header) };
+    }
+    if b.allocate_in_driver_entry {
+        let block = allocate(driver_handle as usize, 64);
+        with_fake(|f| f.driver_block = block);
+    }
+    NDIS_STATUS_SUCCESS
+}
+
+fn pnp_characteristics(b: &Behaviour) -> NDIS_MINIPORT_PNP_CHARACTERISTICS {
+    let mut pnp = pnp::pnp_characteristics();
+    pnp.Header = b.headers.pnp;
+    match b.omit_pnp_handler {
+        Some("MiniportRemoveDeviceHandler") => pnp.MiniportRemoveDeviceHandler = None,
+        Some("MiniportAddDeviceHandler") => pnp.MiniportAddDeviceHandler = None,
+        Some("MiniportFilterResourceRequirementsHandler") => {
+            pnp.MiniportFilterResourceRequirementsHandler = None;
+        }
+        Some("MiniportStartDeviceHandler") => pnp.MiniportStartDeviceHandler = None,
+        _ => {}
+    }
+    if b.leak_in_add_device {
+        pnp.MiniportAddDeviceHandler = Some(leaky_add_device);
+    }
+    if b.filter_drops_line {
+        pnp.MiniportFilterResourceRequirementsHandler = Some(filter_dropping_the_line);
+    }
+    pnp
+}
+
+/// A filter that drops the line-based interrupt (which it must not change).
+unsafe extern "system" fn filter_dropping_the_line(
+    context: NDIS_HANDLE,
+    irp: *mut IRP,
+) -> NDIS_STATUS {
+    use vmqnic::interrupt::requirements::{RequirementsList, build};
+    // SAFETY: the add-device context of the real AddDevice: its first field is the handle.
+    let miniport = unsafe { context.cast::<usize>().read() };
+    // SAFETY: NDIS's IRP.
+    let old = unsafe { (*irp).IoStatus.Information } as *mut u8;
+    // SAFETY: the PnP manager's list starts with its ListSize.
+    let size = unsafe { old.cast::<u32>().read_unaligned() } as usize;
+    // SAFETY: the list is ListSize bytes long.
+    let bytes = unsafe { std::slice::from_raw_parts(old, size) }.to_vec();
+    let Ok(list) = RequirementsList::parse(&bytes) else { return NDIS_STATUS_SUCCESS };
+    let kept: Vec<[u8; 32]> = list
+        .descriptors(0)
+        .filter(|d| {
+            d.is_message_interrupt() || d.resource_type() != vmqnic::ndis::CmResourceTypeInterrupt
+        })
+        .map(|d| *d.bytes())
+        .collect();
+    let new_list = build::requirements_list(&[kept]);
+    let block = allocate(miniport, u32::try_from(new_list.len()).unwrap_or(u32::MAX));
+    // SAFETY: a fresh block of new_list.len() bytes.
+    unsafe { ptr::copy_nonoverlapping(new_list.as_ptr(), block as *mut u8, new_list.len()) };
+    // SAFETY: NDIS's IRP; the replaced list is freed as the rules say.
+    unsafe { (*irp).IoStatus.Information = block };
+    free(old as usize);
+    NDIS_STATUS_SUCCESS
+}
+
+unsafe extern "system" fn set_options(
+    driver_handle: NDIS_HANDLE,
+    _context: NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let pnp = pnp_characteristics(&behaviour());
+    // SAFETY: the characteristics live on this frame for the call.
+    unsafe { NdisSetOptionalHandlers(driver_handle, &raw const pnp.Header) }
+}
+
+/// The real AddDevice, plus a block nobody frees.
+unsafe extern "system" fn leaky_add_device(
+    miniport: NDIS_HANDLE,
+    context: NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let block = allocate(miniport as usize, 32);
+    with_fake(|f| f.add_device_block = block);
+    // SAFETY: NDIS's arguments, passed on.
+    unsafe { pnp::miniport_add_device(miniport, context) }
+}
+
+unsafe extern "system" fn unload(_driver_object: *mut DRIVER_OBJECT) {
+    let (b, block, driver_handle) =
+        with_fake(|f| (f.behaviour.clone(), f.driver_block, f.driver_handle));
+    if !b.leak_driver_block {
+        free(block);
+    }
+    if b.deregister_on_unload {
+        NdisMDeregisterMiniportDriver(handle(driver_handle));
+    }
+}
+
+/// The memory resources of a translated `CM_PARTIAL_RESOURCE_LIST`.
+///
+/// # Safety
+/// `list` is NULL or a valid list.
+unsafe fn memory_resources(list: *const u8) -> Vec<(i64, u32)> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    let count_field = list.wrapping_add(4).cast::<[u8; 4]>();
+    // SAFETY: a valid list starts with its 8-byte header; Count is at offset 4.
+    let count = u32::from_le_bytes(unsafe { count_field.read() }) as usize;
+    let length = CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE + count * CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE;
+    // SAFETY: a list of `count` descriptors spans `length` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(list, length) };
+    partial_descriptors(bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(PartialDescriptor::memory)
+        .collect()
+}
+
+unsafe extern "system" fn initialize(
+    miniport: NDIS_HANDLE,
+    _driver_context: NDIS_HANDLE,
+    parameters: *mut NDIS_MINIPORT_INIT_PARAMETERS,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS passes valid init parameters.
+    let resources = unsafe { (*parameters).AllocatedResources };
+    // SAFETY: NDIS's translated resource list.
+    let memory = unsafe { memory_resources(resources.cast_const().cast()) };
+    with_fake(|f| {
+        f.miniport_handle = miniport as usize;
+        f.memory_resources = memory;
+        f.resources = resources as usize;
+    });
+    run_script(&behaviour().initialize)
+}
+
+unsafe extern "system" fn halt(_context: NDIS_HANDLE, _action: u32) {
+    run_script(&behaviour().halt);
+}
+
+unsafe extern "system" fn restart(_context: NDIS_HANDLE, _parameters: *mut c_void) -> NDIS_STATUS {
+    run_script(&behaviour().restart)
+}
+
+unsafe extern "system" fn pause(_context: NDIS_HANDLE, _parameters: *mut c_void) -> NDIS_STATUS {
+    behaviour().pause_status
+}
+
+/// Runs `steps`; the first [`Step::Return`] ends the script with its status.
+pub fn run_script(steps: &[Step]) -> NDIS_STATUS {
+    for step in steps {
+        if let Step::Return(status) = step {
+            return *status;
+        }
+        let status = run_step(*step);
+        with_fake(|f| f.statuses.push((*step, status)));
+    }
+    NDIS_STATUS_SUCCESS
+}
+
+#[allow(clippy::too_many_lines)] // one arm per step; splitting them would hide the script
+fn run_step(step: Step) -> NDIS_STATUS {
+    let (b, miniport) = with_fake(|f| (f.behaviour.clone(), f.miniport_handle));
+    let h = &b.headers;
+    match step {
+        Step::AllocateContext => {
+            let block = allocate(miniport, 256);
+            with_fake(|f| f.context = block);
+            NDIS_STATUS_SUCCESS
+        }
+        Step::Registration => {
+            let attributes = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
+                Header: h.registration,
+                MiniportAdapterContext: handle(with_fake(|f| f.context)),
+                AttributeFlags: 0x41,
+                CheckForHangTimeInSeconds: 0,
+                InterfaceType: 5,
+            };
+            // SAFETY: the attributes live on this frame for the call.
+            unsafe { NdisMSetMiniportAttributes(handle(miniport), &raw const attributes.Header) }
+        }
+        Step::General => {
+            // SAFETY: all-zero general attributes are a valid value.
+            let mut attributes: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES =
+                unsafe { std::mem::zeroed() };
+            attributes.Header = h.general;
+            attributes.MtuSize = 1500;
+            attributes.MacAddressLength = 6;
+            attributes.PermanentMacAddress[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            // SAFETY: the attributes live on this frame for the call.
+            unsafe { NdisMSetMiniportAttributes(handle(miniport), &raw const attributes.Header) }
+        }
+        Step::HardwareAssist => {
+            // SAFETY: all-zero capabilities are a valid value.
+            let mut caps: NDIS_RECEIVE_FILTER_CAPABILITIES = unsafe { std::mem::zeroed() };
+            caps.Header = h.receive_filter;
+            caps.SupportedQueueProperties = b.queue_properties;
+            caps.NumQueues = 7;
+            let mut current = caps;
+            current.NumQueues = 0;
+            // SAFETY: all-zero attributes are a valid value.
+            let mut attributes: NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES =
+                unsafe { std::mem::zeroed() };
+            attributes.Header = h.hardware_assist;
+            attributes.HardwareReceiveFilterCapabilities = &raw mut caps;
+            attributes.CurrentReceiveFilterCapabilities = &raw mut current;
+            // SAFETY: the attributes and what they point to live on this frame for the call.
+            unsafe { NdisMSetMiniportAttributes(handle(miniport), &raw const attributes.Header) }
+        }
+        Step::MapRegisters => {
+            let first = with_fake(|f| f.memory_resources.first().copied());
+            first.map_or(vmqnic::ndis::NDIS_STATUS_RESOURCES, |(start, length)| {
+                map(miniport, start, length)
+            })
+        }
+        Step::MapResourceOfLength(wanted) => {
+            let found =
+                with_fake(|f| f.memory_resources.iter().find(|(_, l)| *l == wanted).copied());
+            found.map_or(vmqnic::ndis::NDIS_STATUS_RESOURCES, |(start, length)| {
+                map(miniport, start, length)
+            })
+        }
+        Step::MapAt(start, length) => map(miniport, start, length),
+        Step::RegisterSgDma => {
+            // SAFETY: all-zero is a valid description (no handlers).
+            let mut description: NDIS_SG_DMA_DESCRIPTION = unsafe { std::mem::zeroed() };
+            description.Header = h.sg_dma;
+            description.Flags = 1;
+            description.MaximumPhysicalMapping = 0x1_0000;
+            let mut dma: NDIS_HANDLE = ptr::null_mut();
+            // SAFETY: the description and the out handle live on this frame.
+            let status = unsafe {
+                NdisMRegisterScatterGatherDma(handle(miniport), &raw mut description, &raw mut dma)
+            };
+            with_fake(|f| {
+                f.dma_handle = dma as usize;
+                f.sg_list_size = description.ScatterGatherListSize;
+            });
+            status
+        }
+        Step::RegisterInterrupt => register_interrupt(&b, miniport),
+        Step::EnableDeviceInterrupts => {
+            let message_based = with_fake(|f| {
+                f.interrupt_type == NDIS_CONNECT_MESSAGE_BASED && f.message_count > 1
+            });
+            if message_based {
+                write_register(GPIE, GPIE_MSIX_MODE);
+                write_register(EIAC, 0x3FF);
+                write_register(EIMS, 0x3FF);
+            } else {
+                write_register(IMS, 0xFFFF_FFFF);
+            }
+            NDIS_STATUS_SUCCESS
+        }
+        Step::AllocateShared(length) => allocate_shared(&b, miniport, length),
+        Step::AllocatePool => {
+            let block = allocate(miniport, 48);
+            with_fake(|f| f.pool.push(block));
+            NDIS_STATUS_SUCCESS
+        }
+        Step::IndicateStatus => {
+            indicate_status(h.status, miniport);
+            NDIS_STATUS_SUCCESS
+        }
+        Step::Return(status) => status,
+        Step::DeregisterInterrupt => {
+            NdisMDeregisterInterruptEx(handle(with_fake(|f| f.interrupt_handle)));
+            NDIS_STATUS_SUCCESS
+        }
+        Step::DeregisterSgDma => {
+            NdisMDeregisterScatterGatherDma(handle(with_fake(|f| f.dma_handle)));
+            NDIS_STATUS_SUCCESS
+        }
+        Step::Unmap => {
+            for (address, length) in with_fake(|f| std::mem::take(&mut f.mappings)) {
+                NdisMUnmapIoSpace(handle(miniport), address as *mut c_void, length);
+            }
+            NDIS_STATUS_SUCCESS
+        }
+        Step::FreeShared => {
+            for (allocation, _, _) in with_fake(|f| std::mem::take(&mut f.shared)) {
+                NdisFreeSharedMemory(handle(miniport), handle(allocation));
+            }
+            NDIS_STATUS_SUCCESS
+        }
+        Step::FreePool => {
+            for block in with_fake(|f| std::mem::take(&mut f.pool)) {
+                free(block);
+            }
+            NDIS_STATUS_SUCCESS
+        }
+        Step::FreeContext => {
+            free(with_fake(|f| std::mem::take(&mut f.context)));
+            NDIS_STATUS_SUCCESS
+        }
+        Step::Synchronize => {
+            let interrupt = with_fake(|f| f.interrupt_handle);
+            // SAFETY: a valid function; its context is unused.
+            unsafe {
+                NdisMSynchronizeWithInterruptEx(handle(interrupt), 0, synchronized, ptr::null_mut())
+            };
+            NDIS_STATUS_SUCCESS
+        }
+    }
+}
+
+fn map(miniport: usize, start: i64, length: u32) -> NDIS_STATUS {
+    let mut address: *mut c_void = ptr::null_mut();
+    // SAFETY: the out pointer lives on this frame.
+    let status = unsafe { NdisMMapIoSpace(&raw mut address, handle(miniport), start, length) };
+    if status == NDIS_STATUS_SUCCESS {
+        with_fake(|f| f.mappings.push((address as usize, length)));
+    }
+    status
+}
+
+fn register_interrupt(b: &Behaviour, miniport: usize) -> NDIS_STATUS {
+    let omitted = |name: &str| b.omit_interrupt_handler == Some(name);
+    let mut characteristics = NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS {
+        Header: b.headers.interrupt,
+        InterruptHandler: (!omitted("InterruptHandler")).then_some(isr),
+        InterruptDpcHandler: (!omitted("InterruptDpcHandler")).then_some(dpc),
+        DisableInterruptHandler: Some(disable),
+        EnableInterruptHandler: Some(enable),
+        MsiSupported: u8::from(b.msi_supported),
+        MsiSyncWithAllMessages: 0,
+        MessageInterruptHandler: (!omitted("MessageInterruptHandler")).then_some(message_isr),
+        MessageInterruptDpcHandler: (!omitted("MessageInterruptDpcHandler")).then_some(message_dpc),
+        DisableMessageInterruptHandler: Some(message_disable),
+        EnableMessageInterruptHandler: Some(message_enable),
+        InterruptType: 0,
+        MessageInfoTable: ptr::null_mut(),
+    };
+    let mut interrupt: NDIS_HANDLE = ptr::null_mut();
+    let context = with_fake(|f| f.context);
+    // SAFETY: the characteristics and the out handle live on this frame.
+    let status = unsafe {
+        NdisMRegisterInterruptEx(
+            handle(miniport),
+            handle(context),
+            &raw mut characteristics,
+            &raw mut interrupt,
+        )
+    };
+    let table = characteristics.MessageInfoTable;
+    let count = if table.is_null() {
+        0
+    } else {
+        // SAFETY: NDIS's message table, valid until deregistration.
+        unsafe { (*table).MessageCount }
+    };
+    let entries: Vec<(i64, usize, u32)> = (0..count as usize)
+        .map(|i| {
+            let offset =
+                IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE + i * IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE;
+            let entry = table
+                .cast::<u8>()
+                .wrapping_add(offset)
+                .cast::<[u8; IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE]>();
+            // SAFETY: entry `i` < MessageCount of NDIS's table, valid until deregistration.
+            let bytes = unsafe { entry.read() };
+            let field =
+                |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+            let data = u32::from_le_bytes(bytes[0x18..0x1C].try_into().unwrap_or_default());
+            (field(0).cast_signed(), usize::try_from(field(8)).unwrap_or(0), data)
+        })
+        .collect();
+    let resources = with_fake(|f| f.resources) as *const CM_PARTIAL_RESOURCE_LIST;
+    let plan = (status == NDIS_STATUS_SUCCESS).then(|| {
+        // SAFETY: the adapter's handle during InitializeEx; NDIS's resources and message
+        // table, both valid for the call.
+        unsafe { msix::interrupt_plan(handle(miniport), resources, &characteristics, 7) }
+    });
+    with_fake(|f| {
+        f.interrupt_handle = interrupt as usize;
+        f.interrupt_type = characteristics.InterruptType;
+        f.message_count = count;
+        f.message_table = entries;
+        f.plan = plan;
+    });
+    status
+}
+
+fn allocate_shared(b: &Behaviour, miniport: usize, length: u32) -> NDIS_STATUS {
+    #[repr(C, align(8))]
+    struct SgBuffer([u8; 0x40]);
+    let mut sg = SgBuffer([0; 0x40]);
+    // SAFETY: all-zero parameters are a valid value.
+    let mut parameters: NDIS_SHARED_MEMORY_PARAMETERS = unsafe { std::mem::zeroed() };
+    parameters.Header = b.headers.shared_memory;
+    parameters.Length = length;
+    parameters.Usage = 4;
+    parameters.SGListBufferLength = 0x40;
+    parameters.SGListBuffer = sg.0.as_mut_ptr().cast();
+    let mut allocation: NDIS_HANDLE = ptr::null_mut();
+    // SAFETY: the parameters, the SG buffer and the out handle live on this frame.
+    let status = unsafe {
+        NdisAllocateSharedMemory(handle(miniport), &raw mut parameters, &raw mut allocation)
+    };
+    if status == NDIS_STATUS_SUCCESS {
+        let physical = i64::from_le_bytes(sg.0[0x10..0x18].try_into().unwrap_or_default());
+        with_fake(|f| {
+            f.shared.push((allocation as usize, parameters.VirtualAddress as usize, physical));
+        });
+    }
+    status
+}
+
+/// Indicates NDIS_STATUS_LINK_STATE with `header` (the source handle is the adapter's).
+pub fn indicate_status(header: NDIS_OBJECT_HEADER, miniport: usize) {
+    indicate_status_from(header, miniport, miniport);
+}
+
+/// Indicates NDIS_STATUS_LINK_STATE with `header` and `source` as SourceHandle.
+pub fn indicate_status_from(header: NDIS_OBJECT_HEADER, miniport: usize, source: usize) {
+    let state = [1u8, 2, 3, 4];
+    // SAFETY: all-zero is a valid indication.
+    let mut indication: NDIS_STATUS_INDICATION = unsafe { std::mem::zeroed() };
+    indication.Header = header;
+    indication.SourceHandle = handle(source);
+    indication.StatusCode = NDIS_STATUS_LINK_STATE;
+    indication.StatusBuffer = state.as_ptr().cast_mut().cast();
+    indication.StatusBufferSize = 4;
+    // SAFETY: the indication and its buffer live on this frame.
+    unsafe { NdisMIndicateStatusEx(handle(miniport), &raw const indication) };
+}
+
+/// Writes a register through the fake's first mapping (no-op without one).
+pub fn write_register(offset: u32, value: u32) {
+    if let Some((base, _)) = with_fake(|f| f.mappings.first().copied()) {
+        // SAFETY: the mapped register address; the simulator translates it.
+        unsafe { WRITE_REGISTER_ULONG((base + offset as usize) as *mut u32, value) };
+    }
+}
+
+/// Writes a register through mapping `index` of the fake.
+pub fn write_mapping(index: usize, offset: u32, value: u32) {
+    if let Some((base, _)) = with_fake(|f| f.mappings.get(index).copied()) {
+        // SAFETY: a mapped address; the simulator translates it.
+        unsafe { WRITE_REGISTER_ULONG((base + offset as usize) as *mut u32, value) };
+    }
+}
+
+/// Reads a register through the fake's first mapping (all-ones without one).
+pub fn read_register(offset: u32) -> u32 {
+    match with_fake(|f| f.mappings.first().copied()) {
+        // SAFETY: the mapped register address; the simulator translates it.
+        Some((base, _)) => unsafe { READ_REGISTER_ULONG((base + offset as usize) as *const u32) },
+        None => u32::MAX,
+    }
+}
+
+fn current_processor() -> Processor {
+    let mut number = PROCESSOR_NUMBER::default();
+    // SAFETY: a valid out structure on this frame.
+    unsafe { KeGetCurrentProcessorNumberEx(&raw mut number) };
+    Processor { group: number.Group, number: number.Number }
+}
+
+/// The common body of both ISRs.
+fn isr_body(message: Option<u32>, queue_default: *mut BOOLEAN, targets: *mut u32) -> BOOLEAN {
+    let b = behaviour();
+    let processor = current_processor();
+    with_fake(|f| f.isr_calls.push(HandlerCall { message, processor, context: 0 }));
+    // With MSI-X the causes are per vector (EICR, auto-cleared): nothing to read. MSI and a
+    // line carry the legacy causes: reading ICR clears them (and deasserts the line).
+    let msix = with_fake(|f| f.message_count > 1);
+    let claimed = if b.isr_reads_icr && !msix { read_register(ICR) != 0 } else { true };
+    if b.isr_allocates {
+        free(allocate(with_fake(|f| f.miniport_handle), 8));
+    }
+    if b.isr_sets_target_processors {
+        // SAFETY: NDIS passes a writable out parameter.
+        unsafe { targets.write(1) };
+    }
+    if let Some((group, mask)) = b.isr_queues_dpc_on {
+        let mut affinity = GROUP_AFFINITY {
+            Mask: usize::try_from(mask).unwrap_or(0),
+            Group: group,
+            Reserved: [0; 3],
+        };
+        let interrupt = with_fake(|f| f.interrupt_handle);
+        // SAFETY: the affinity lives on this frame.
+        unsafe {
+            NdisMQueueDpcEx(
+                handle(interrupt),
+                message.unwrap_or(0),
+                &raw mut affinity,
+                0x5A5A as *mut c_void,
+            )
+        };
+    }
+    // SAFETY: NDIS passes a writable out parameter.
+    unsafe { queue_default.write(u8::from(b.isr_queues_default_dpc)) };
+    u8::from(claimed)
+}
+
+/// The common body of both DPCs.
+fn dpc_body(message: Option<u32>, context: *mut c_void, throttle: *mut c_void) {
+    let b = behaviour();
+    let processor = current_processor();
+    let passes = with_fake(|f| {
+        f.dpc_calls.push(HandlerCall { message, processor, context: context as usize });
+        f.dpc_calls.len()
+    });
+    if let Some(receive) = &b.dpc_receive {
+        indicate_receive(receive);
+    }
+    if let Some(step) = b.dpc_step {
+        run_step(step);
+    }
+    if usize::try_from(b.dpc_more_pending).unwrap_or(0) >= passes {
+        let parameters = throttle.cast::<NDIS_RECEIVE_THROTTLE_PARAMETERS>();
+        // SAFETY: NDIS passes valid throttle parameters; bit 0 of Flags is MoreNblsPending.
+        unsafe { (*parameters).Flags = 1 };
+    }
+}
+
+unsafe extern "system" fn isr(
+    _context: NDIS_HANDLE,
+    queue_default: *mut BOOLEAN,
+    targets: *mut u32,
+) -> BOOLEAN {
+    isr_body(None, queue_default, targets)
+}
+
+unsafe extern "system" fn message_isr(
+    _context: NDIS_HANDLE,
+    message: u32,
+    queue_default: *mut BOOLEAN,
+    targets: *mut u32,
+) -> BOOLEAN {
+    isr_body(Some(message), queue_default, targets)
+}
+
+unsafe extern "system" fn dpc(
+    _context: NDIS_HANDLE,
+    dpc_context: *mut c_void,
+    throttle: *mut c_void,
+    _reserved: *mut c_void,
+) {
+    dpc_body(None, dpc_context, throttle);
+}
+
+unsafe extern "system" fn message_dpc(
+    _context: NDIS_HANDLE,
+    message: u32,
+    dpc_context: *mut c_void,
+    throttle: *mut c_void,
+    _reserved: *mut c_void,
+) {
+    dpc_body(Some(message), dpc_context, throttle);
+}
+
+unsafe extern "system" fn disable(_context: NDIS_HANDLE) {}
+unsafe extern "system" fn enable(_context: NDIS_HANDLE) {}
+unsafe extern "system" fn message_disable(_context: NDIS_HANDLE, _message: u32) {}
+unsafe extern "system" fn message_enable(_context: NDIS_HANDLE, _message: u32) {}
+
+unsafe extern "system" fn synchronized(_context: *mut c_void) -> BOOLEAN {
+    with_fake(|f| f.synchronized += 1);
+    1
+}
+
+/// Indicates `receive` from the current context (the DISPATCH_LEVEL flag follows the IRQL).
+pub fn indicate_receive(receive: &Receive) {
+    let (miniport, head, count) = with_fake(|f| {
+        let mut previous: *mut NET_BUFFER_LIST = ptr::null_mut();
+        let start = f.packets.len();
+        for (queue, length) in &receive.nbls {
+            // SAFETY: an all-zero NBL/NB pair is a valid value.
+            let mut packet: Box<Packet> = Box::new(unsafe { std::mem::zeroed() });
+            packet.nb.DataLength.DataLength = *length;
+            packet.nbl.FirstNetBuffer = &raw mut packet.nb;
+            packet.nbl.SourceHandle =
+                if receive.no_source_handle { ptr::null_mut() } else { handle(f.miniport_handle) };
+            packet.nbl.NetBufferListInfo[NetBufferListFilteringInfo] =
+                filtering_info_value(*queue, 0) as *mut c_void;
+            f.packets.push(packet);
+        }
+        // Link them in order.
+        for i in (start..f.packets.len()).rev() {
+            f.packets[i].nbl.Next = previous;
+            previous = &raw mut f.packets[i].nbl;
+        }
+        (f.miniport_handle, previous, u32::try_from(receive.nbls.len()).unwrap_or(0))
+    });
+    let at_dispatch = ndis_sim::sim::cpu::current().irql == ndis_sim::sim::cpu::DISPATCH_LEVEL;
+    let mut flags = receive.flags;
+    if at_dispatch != receive.wrong_dispatch_flag {
+        flags |= vmqnic::ndis::NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL;
+    }
+    // SAFETY: a valid chain the fake owns.
+    unsafe {
+        NdisMIndicateReceiveNetBufferLists(
+            handle(miniport),
+            head,
+            0,
+            receive.count_override.unwrap_or(count),
+            flags,
+        );
+    };
+}
+
+unsafe extern "system" fn return_nbls(
+    _context: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    flags: u32,
+) {
+    with_fake(|f| f.returned.push((nbls as usize, flags)));
+}
+
+/// Builds an NBL chain of `count` NBLs for a send (kept alive by the fake).
+pub fn send_chain(count: usize) -> *mut NET_BUFFER_LIST {
+    with_fake(|f| {
+        let start = f.packets.len();
+        for _ in 0..count {
+            // SAFETY: an all-zero NBL/NB pair is a valid value.
+            let mut packet: Box<Packet> = Box::new(unsafe { std::mem::zeroed() });
+            packet.nb.DataLength.DataLength = 60;
+            packet.nbl.FirstNetBuffer = &raw mut packet.nb;
+            f.packets.push(packet);
+        }
+        let mut previous: *mut NET_BUFFER_LIST = ptr::null_mut();
+        for i in (start..f.packets.len()).rev() {
+            f.packets[i].nbl.Next = previous;
+            previous = &raw mut f.packets[i].nbl;
+        }
+        previous
+    })
+}
+
+unsafe extern "system" fn send(
+    _context: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    _port: u32,
+    _flags: u32,
+) {
+    let (complete, miniport) = with_fake(|f| (f.behaviour.complete_sends, f.miniport_handle));
+    if complete {
+        // SAFETY: completing the chain NDIS just sent, unchanged.
+        unsafe { NdisMSendNetBufferListsComplete(handle(miniport), nbls, 0) };
+    }
+}
+
+/// Completes `nbls` as if they had been sent (for the "not outstanding" check).
+pub fn complete_send(nbls: *mut NET_BUFFER_LIST) {
+    let miniport = with_fake(|f| f.miniport_handle);
+    // SAFETY: a valid chain.
+    unsafe { NdisMSendNetBufferListsComplete(handle(miniport), nbls, 0) };
+}
+
+unsafe extern "system" fn oid_request(
+    _context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
+    let (mode, miniport) = with_fake(|f| (f.behaviour.oid, f.miniport_handle));
+    match mode {
+        OidMode::Return(status) => {
+            // SAFETY: NDIS's request; a query's buffer holds InformationBufferLength bytes.
+            unsafe { fill_query(request) };
+            status
+        }
+        OidMode::Pend => {
+            with_fake(|f| f.pending_oid = request as usize);
+            NDIS_STATUS_PENDING
+        }
+        OidMode::CompleteAndReturn(status) => {
+            // SAFETY: NDIS's request.
+            unsafe { NdisMOidRequestComplete(handle(miniport), request, status) };
+            status
+        }
+    }
+}
+
+/// Fills a query's buffer with 0xA5 and reports it written.
+///
+/// # Safety
+/// `request` is a valid request; a query's buffer holds InformationBufferLength bytes.
+unsafe fn fill_query(request: *mut NDIS_OID_REQUEST) {
+    // SAFETY: valid request (caller).
+    let kind = unsafe { (*request).RequestType };
+    if kind != vmqnic::ndis::NdisRequestQueryInformation {
+        return;
+    }
+    // SAFETY: valid and not aliased while NDIS lets the miniport handle it (caller).
+    let request = unsafe { &mut *request };
+    // SAFETY: a query request: its DATA union holds the QUERY_INFORMATION view.
+    let query = unsafe { &mut request.DATA.QUERY_INFORMATION };
+    let length = query.InformationBufferLength;
+    if !query.InformationBuffer.is_null() {
+        // SAFETY: the buffer holds `length` bytes (caller).
+        unsafe { ptr::write_bytes(query.InformationBuffer.cast::<u8>(), 0xA5, length as usize) };
+    }
+    query.BytesWritten = length;
+}
+
+/// Completes the pended request with `status`.
+pub fn complete_pending_oid(status: NDIS_STATUS) {
+    let (request, miniport) = with_fake(|f| (f.pending_oid, f.miniport_handle));
+    // SAFETY: the request NDIS handed the fake (the simulator keeps it alive).
+    unsafe { NdisMOidRequestComplete(handle(miniport), request as *mut NDIS_OID_REQUEST, status) };
+}
+
+unsafe extern "system" fn cancel_oid(_context: NDIS_HANDLE, _request_id: *mut c_void) {
+    if with_fake(|f| f.pending_oid) != 0 {
+        complete_pending_oid(NDIS_STATUS_REQUEST_ABORTED);
+    }
+}
+
+unsafe extern "system" fn cancel_send(_context: NDIS_HANDLE, _cancel_id: *mut c_void) {}
+unsafe extern "system" fn pnp_event(_context: NDIS_HANDLE, _event: *mut NET_DEVICE_PNP_EVENT) {}
+unsafe extern "system" fn check_for_hang(_context: NDIS_HANDLE) -> BOOLEAN {
+    0
+}
+
+unsafe extern "system" fn shutdown(_context: NDIS_HANDLE, _action: u32) {
+    if behaviour().shutdown_frees_shared {
+        run_step(Step::FreeShared);
+    }
+}
+
+/// Sets an MSI-X table entry through NDIS (for window tests).
+pub fn config_msix(operation: u32, entry: u32, message: u32) -> NDIS_STATUS {
+    let miniport = with_fake(|f| f.miniport_handle);
+    let mut parameters = NDIS_MSIX_CONFIG_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER::new(0x80, 1, 0x10),
+        ConfigOperation: operation,
+        TableEntry: entry,
+        MessageNumber: message,
+    };
+    // SAFETY: the parameters live on this frame.
+    unsafe { NdisMConfigMSIXTableEntry(handle(miniport), &raw mut parameters) }
+}
+
+/// Size check of the layouts the fake builds by hand.
+const _: () = {
+    assert!(size_of::<Packet>() == 0x110 + 0xB0);
+    assert!(offset_of!(Packet, nb) == 0x110);
+};

@@ -1,0 +1,15 @@
+//! The simulator's own tests: the exports against the driver's imports, the lifecycle it
+//! drives (without a device and on QEMU's 82576), the interrupts it delivers, and every
+//! contract check made to fire by a deliberately wrong driver (the [`fake`] miniport), with
+//! its passing counterpart.
+//!
+//! The simulator is global state; `cargo nextest` runs each test in its own process, and under
+//! `cargo test` [`Sim::start`](ndis_sim::sim::Sim::start) serializes them.
+
+mod checks;
+mod export_checks;
+mod exports;
+mod fake;
+mod interrupts;
+mod lifecycle;
+mod oids;
