@@ -157,6 +157,14 @@ pub const FREE_ARGUMENTS: &str = "NdisFreeMemory.Arguments";
 pub const SHARED_MEMORY_WITHOUT_SG_DMA: &str = "NdisAllocateSharedMemory.NoScatterGatherDma";
 /// NdisFreeSharedMemory of an unknown allocation handle.
 pub const FREE_SHARED_MEMORY_UNKNOWN: &str = "NdisFreeSharedMemory.UnknownHandle";
+/// NdisFreeSharedMemory of a VM queue's memory before the driver indicated
+/// `NDIS_STATUS_RECEIVE_QUEUE_STATE` with `NdisReceiveQueueOperationalStateDmaStopped` for that
+/// queue (OID_RECEIVE_FILTER_FREE_QUEUE steps 1–2 come before step 4): the device could still
+/// be writing into it.
+pub const FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED: &str = "NdisFreeSharedMemory.BeforeDmaStopped";
+/// NdisFreeSharedMemory of a VM queue's memory while NBLs indicated from that queue are still
+/// held by the protocols (FREE_QUEUE step 3 waits for every one of them to come back).
+pub const FREE_SHARED_MEMORY_NBLS_OUTSTANDING: &str = "NdisFreeSharedMemory.NblsOutstanding";
 /// NdisFreeSharedMemory from MiniportShutdownEx.
 pub const FREE_SHARED_MEMORY_FROM_SHUTDOWN: &str = "NdisFreeSharedMemory.FromShutdown";
 /// NdisMMapIoSpace of a range that is not one of the device's memory resources.

@@ -266,6 +266,9 @@ pub struct SimState {
     pub(crate) mappings: Vec<IoMapping>,
     pub(crate) sg_dma: Option<bool>,
     pub(crate) shared_memory: BTreeMap<usize, SharedBlock>,
+    /// VM queues for which the driver indicated `NDIS_STATUS_RECEIVE_QUEUE_STATE` /
+    /// DmaStopped, until the last shared-memory block of the queue is freed.
+    pub(crate) dma_stopped_queues: BTreeSet<u32>,
     pub(crate) next_handle: usize,
     pub(crate) oids: Vec<OidRecord>,
     pub(crate) status_indications: Vec<StatusIndicationRecord>,
@@ -281,6 +284,21 @@ pub struct SimState {
 }
 
 impl SimState {
+    /// NBLs of VM queue `queue` that the simulated protocols still hold (indicated without
+    /// `NDIS_RECEIVE_FLAGS_RESOURCES` and not yet returned).
+    pub(crate) fn nbls_outstanding_for_queue(&self, queue: u32) -> usize {
+        self.unreturned
+            .iter()
+            .filter_map(|(head, _)| {
+                self.receives
+                    .iter()
+                    .rev()
+                    .find(|r| r.nbls.first().map(|n| n.address) == Some(*head))
+            })
+            .map(|record| record.nbls.iter().filter(|n| u32::from(n.queue_id) == queue).count())
+            .sum()
+    }
+
     /// Records a violation of `rule`.
     pub fn violate(&mut self, rule: &'static str, detail: impl Into<String>) {
         self.violations.push(Violation { rule, detail: detail.into() });

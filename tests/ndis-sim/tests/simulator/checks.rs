@@ -734,3 +734,59 @@ fn send_completions() {
     fake::complete_send(fake::send_chain(1));
     assert_eq!(sim.violated_rules(), vec![rules::SEND_COMPLETE_NOT_OUTSTANDING]);
 }
+
+// ---- VM queue shared memory (OID_RECEIVE_FILTER_FREE_QUEUE order) -----------------------------
+
+/// Initialize allocates memory for VM queue 5; Halt frees it, indicating DmaStopped first or not.
+fn with_queue_memory(indicate_dma_stopped: bool) -> Behaviour {
+    let mut halt = Vec::new();
+    if indicate_dma_stopped {
+        halt.push(Step::IndicateDmaStopped(5));
+    }
+    halt.extend_from_slice(HALT);
+    Behaviour {
+        initialize: [INITIALIZE, &[Step::AllocateQueueShared(5, 0x1000)]].concat(),
+        halt,
+        ..Behaviour::default()
+    }
+}
+
+#[test]
+fn queue_memory_freed_before_its_dma_stopped_state_was_indicated() {
+    let sim = full_cycle(with_queue_memory(false));
+    assert_eq!(sim.violated_rules(), vec![rules::FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED]);
+}
+
+#[test]
+fn queue_memory_freed_after_its_dma_stopped_state_was_indicated() {
+    let sim = full_cycle(with_queue_memory(true));
+    assert_eq!(sim.violations(), vec![]);
+}
+
+#[test]
+fn queue_memory_freed_while_its_nbls_are_still_held() {
+    let mut sim = Sim::start(SimConfig {
+        receive_returns: ReturnPolicy::Hold,
+        ..SimConfig::with_groups(&[2])
+    });
+    let receive = Receive {
+        nbls: vec![(5, 60)],
+        flags: vmqnic::ndis::NDIS_RECEIVE_FLAGS_SINGLE_QUEUE,
+        ..Receive::default()
+    };
+    fake::reset(Behaviour {
+        initialize: [INITIALIZE, &[Step::AllocateQueueShared(5, 0x1000)]].concat(),
+        dpc_receive: Some(receive),
+        ..Behaviour::default()
+    });
+    sim.load_driver(fake::driver_entry).unwrap();
+    sim.start_device(GrantPolicy::AsRequested).unwrap();
+    sim.signal_message(2).unwrap();
+    sim.deliver_interrupts(WAIT).unwrap();
+    assert_eq!(sim.receive_indications().len(), 1, "one NBL of queue 5 is held by the protocol");
+    // FREE_QUEUE done wrong: DMA stopped and reported, but the memory goes before the NBL is back.
+    fake::indicate_dma_stopped(sim.miniport_handle(), 5);
+    let (allocation, _, _) = with_fake(|f| f.shared.remove(0));
+    NdisFreeSharedMemory(sim.miniport_handle() as _, allocation as _);
+    assert_eq!(sim.violated_rules(), vec![rules::FREE_SHARED_MEMORY_NBLS_OUTSTANDING]);
+}

@@ -82,8 +82,12 @@ pub enum Step {
     /// Programs the device to raise interrupts (MSI-X mode for a message grant, legacy
     /// causes otherwise).
     EnableDeviceInterrupts,
-    /// Allocates shared memory of this many bytes.
+    /// Allocates shared memory of this many bytes (for the default queue).
     AllocateShared(u32),
+    /// Allocates shared memory of `.1` bytes for VM queue `.0`.
+    AllocateQueueShared(u32, u32),
+    /// Indicates `NDIS_STATUS_RECEIVE_QUEUE_STATE` / DmaStopped for VM queue `.0`.
+    IndicateDmaStopped(u32),
     /// Allocates an extra pool block.
     AllocatePool,
     /// Indicates a link-state status.
@@ -718,7 +722,12 @@ fn run_step(step: Step) -> NDIS_STATUS {
             }
             NDIS_STATUS_SUCCESS
         }
-        Step::AllocateShared(length) => allocate_shared(&b, miniport, length),
+        Step::AllocateShared(length) => allocate_shared(&b, miniport, 0, length),
+        Step::AllocateQueueShared(queue, length) => allocate_shared(&b, miniport, queue, length),
+        Step::IndicateDmaStopped(queue) => {
+            indicate_dma_stopped(miniport, queue);
+            NDIS_STATUS_SUCCESS
+        }
         Step::AllocatePool => {
             let block = allocate(miniport, 48);
             with_fake(|f| f.pool.push(block));
@@ -847,7 +856,7 @@ fn register_interrupt(b: &Behaviour, miniport: usize) -> NDIS_STATUS {
     status
 }
 
-fn allocate_shared(b: &Behaviour, miniport: usize, length: u32) -> NDIS_STATUS {
+fn allocate_shared(b: &Behaviour, miniport: usize, queue: u32, length: u32) -> NDIS_STATUS {
     #[repr(C, align(8))]
     struct SgBuffer([u8; 0x40]);
     let mut sg = SgBuffer([0; 0x40]);
@@ -855,6 +864,7 @@ fn allocate_shared(b: &Behaviour, miniport: usize, length: u32) -> NDIS_STATUS {
     let mut parameters: NDIS_SHARED_MEMORY_PARAMETERS = unsafe { std::mem::zeroed() };
     parameters.Header = b.headers.shared_memory;
     parameters.Length = length;
+    parameters.QueueId = queue;
     parameters.Usage = 4;
     parameters.SGListBufferLength = 0x40;
     parameters.SGListBuffer = sg.0.as_mut_ptr().cast();
@@ -870,6 +880,31 @@ fn allocate_shared(b: &Behaviour, miniport: usize, length: u32) -> NDIS_STATUS {
         });
     }
     status
+}
+
+/// Indicates that VM queue `queue` stopped DMA (FREE_QUEUE step 2).
+pub fn indicate_dma_stopped(miniport: usize, queue: u32) {
+    let mut state = vmqnic::ndis::NDIS_RECEIVE_QUEUE_STATE {
+        Header: NDIS_OBJECT_HEADER::new(0x80, 1, 0x10),
+        Flags: 0,
+        QueueId: queue,
+        QueueState: vmqnic::ndis::NdisReceiveQueueOperationalStateDmaStopped,
+    };
+    let indication = vmqnic::ndis::NDIS_STATUS_INDICATION {
+        Header: NDIS_OBJECT_HEADER::new(0x98, 1, 0x70),
+        SourceHandle: handle(miniport),
+        PortNumber: 0,
+        StatusCode: vmqnic::ndis::NDIS_STATUS_RECEIVE_QUEUE_STATE,
+        Flags: 0,
+        DestinationHandle: ptr::null_mut(),
+        RequestId: ptr::null_mut(),
+        StatusBuffer: (&raw mut state).cast(),
+        StatusBufferSize: 0x10,
+        Guid: vmqnic::ndis::GUID::default(),
+        NdisReserved: [ptr::null_mut(); 4],
+    };
+    // SAFETY: the indication and its buffer live on this frame.
+    unsafe { vmqnic::ndis::NdisMIndicateStatusEx(handle(miniport), &raw const indication) };
 }
 
 /// Indicates NDIS_STATUS_LINK_STATE with `header` (the source handle is the adapter's).

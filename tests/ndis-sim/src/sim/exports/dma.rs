@@ -231,6 +231,33 @@ pub extern "system" fn NdisFreeSharedMemory(
             );
         }
         if let Some(block) = s.shared_memory.remove(&(AllocationHandle as usize)) {
+            // A VM queue's memory may go only after its DMA was stopped and reported, and every
+            // NBL indicated from it came back (OID_RECEIVE_FILTER_FREE_QUEUE, spec §2.2).
+            if block.queue_id != 0 {
+                if !s.dma_stopped_queues.contains(&block.queue_id) {
+                    s.violate(
+                        rules::FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED,
+                        format!(
+                            "queue {}: no DmaStopped queue state was indicated",
+                            block.queue_id
+                        ),
+                    );
+                }
+                let outstanding = s.nbls_outstanding_for_queue(block.queue_id);
+                if outstanding > 0 {
+                    s.violate(
+                        rules::FREE_SHARED_MEMORY_NBLS_OUTSTANDING,
+                        format!(
+                            "queue {}: {outstanding} indicated NBLs not returned",
+                            block.queue_id
+                        ),
+                    );
+                }
+                if !s.shared_memory.values().any(|b| b.queue_id == block.queue_id) {
+                    // The queue is gone; an id NDIS reuses later starts afresh.
+                    s.dma_stopped_queues.remove(&block.queue_id);
+                }
+            }
             s.machine().map(|m| (m, block.range))
         } else {
             s.violate(

@@ -6,10 +6,11 @@ use std::mem::offset_of;
 use vmqnic::ndis::{
     self, NDIS_HANDLE, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
     NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
-    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_INDICATION, NDIS_STATUS_NOT_ACCEPTED,
-    NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER,
-    NET_BUFFER_LIST, NetBufferListFilteringInfo, OID_RECEIVE_FILTER_CLEAR_FILTER,
-    OID_RECEIVE_FILTER_FREE_QUEUE, ULONG,
+    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_RECEIVE_QUEUE_STATE, NDIS_STATUS, NDIS_STATUS_INDICATION,
+    NDIS_STATUS_NOT_ACCEPTED, NDIS_STATUS_PENDING, NDIS_STATUS_RECEIVE_QUEUE_STATE,
+    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER, NET_BUFFER_LIST,
+    NdisReceiveQueueOperationalStateDmaStopped, NetBufferListFilteringInfo,
+    OID_RECEIVE_FILTER_CLEAR_FILTER, OID_RECEIVE_FILTER_FREE_QUEUE, ULONG,
 };
 
 use super::{
@@ -79,6 +80,20 @@ pub unsafe extern "system" fn NdisMIndicateStatusEx(
                 rules::INDICATE_STATUS_SOURCE_HANDLE,
                 format!("SourceHandle {:?}", indication.SourceHandle),
             );
+        }
+        if indication.StatusCode == NDIS_STATUS_RECEIVE_QUEUE_STATE {
+            let field = |offset: usize| {
+                buffer
+                    .get(offset..offset + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_le_bytes)
+            };
+            let queue = field(std::mem::offset_of!(NDIS_RECEIVE_QUEUE_STATE, QueueId));
+            let state = field(std::mem::offset_of!(NDIS_RECEIVE_QUEUE_STATE, QueueState));
+            if let (Some(queue), Some(NdisReceiveQueueOperationalStateDmaStopped)) = (queue, state)
+            {
+                s.dma_stopped_queues.insert(queue);
+            }
         }
         s.status_indications.push(StatusIndicationRecord {
             status_code: indication.StatusCode,
