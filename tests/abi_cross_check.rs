@@ -615,3 +615,45 @@ fn constants_link_state_mac_options_packet_filters() {
         size_of::<win32_ndis::NDIS_LINK_STATE>()
     );
 }
+
+#[test]
+fn layout_statistics_and_interrupt_moderation() {
+    same_layout!(ours::NDIS_STATISTICS_INFO, win32_ndis::NDIS_STATISTICS_INFO, {
+        Header, SupportedStatistics, ifInDiscards, ifInErrors, ifHCInOctets, ifHCInUcastPkts,
+        ifHCInMulticastPkts, ifHCInBroadcastPkts, ifHCOutOctets, ifHCOutUcastPkts,
+        ifHCOutMulticastPkts, ifHCOutBroadcastPkts, ifOutErrors, ifOutDiscards, ifHCInUcastOctets,
+        ifHCInMulticastOctets, ifHCInBroadcastOctets, ifHCOutUcastOctets, ifHCOutMulticastOctets,
+        ifHCOutBroadcastOctets,
+    });
+    same_layout!(ours::NDIS_INTERRUPT_MODERATION_PARAMETERS, win32_ndis::NDIS_INTERRUPT_MODERATION_PARAMETERS, {
+        Header, Flags, InterruptModeration,
+    });
+    assert_eq!(
+        ours::NDIS_SIZEOF_STATISTICS_INFO_REVISION_1 as usize,
+        size_of::<win32_ndis::NDIS_STATISTICS_INFO>()
+    );
+    assert_eq!(
+        ours::NDIS_SIZEOF_INTERRUPT_MODERATION_PARAMETERS_REVISION_1 as usize,
+        size_of::<win32_ndis::NDIS_INTERRUPT_MODERATION_PARAMETERS>()
+    );
+}
+
+#[test]
+fn constants_statistics_and_general_oids() {
+    same_values! {
+        win32_ndis =>
+            NDIS_STATISTICS_INFO_REVISION_1, NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1,
+            NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV,
+            NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_RCV,
+            NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_RCV, NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV,
+            NDIS_STATISTICS_FLAGS_VALID_RCV_DISCARDS, NDIS_STATISTICS_FLAGS_VALID_RCV_ERROR,
+            NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT,
+            NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_XMIT,
+            NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_XMIT,
+            NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT, NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR,
+            NDIS_STATISTICS_FLAGS_VALID_XMIT_DISCARDS,
+            NdisInterruptModerationUnknown, NdisInterruptModerationNotSupported,
+            NdisInterruptModerationEnabled, NdisInterruptModerationDisabled,
+            NdisHardwareStatusReady, OID_GEN_RCV_CRC_ERROR, OID_GEN_TRANSMIT_QUEUE_LENGTH;
+    }
+}

@@ -494,3 +494,77 @@ assert_layout!(NET_DEVICE_PNP_EVENT_FIELDS, size 0x30, {
     Header: 0x0, PortNumber: 0x4, DevicePnPEvent: 0x8, InformationBuffer: 0x10,
     InformationBufferLength: 0x18, NdisReserved: 0x20,
 });
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and interrupt moderation (general OIDs; layouts from ntddndis.h, checked against
+// windows-sys in tests/abi_cross_check.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// `NDIS_STATISTICS_INFO`: the answer to OID_GEN_STATISTICS.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NDIS_STATISTICS_INFO {
+    /// `{NDIS_OBJECT_TYPE_DEFAULT, 1, 0x98}`.
+    pub Header: NDIS_OBJECT_HEADER,
+    /// `NDIS_STATISTICS_FLAGS_VALID_*`: which counters below are meaningful.
+    pub SupportedStatistics: ULONG,
+    /// Received frames discarded.
+    pub ifInDiscards: ULONG64,
+    /// Received frames with errors.
+    pub ifInErrors: ULONG64,
+    /// Received bytes.
+    pub ifHCInOctets: ULONG64,
+    /// Received unicast frames.
+    pub ifHCInUcastPkts: ULONG64,
+    /// Received multicast frames.
+    pub ifHCInMulticastPkts: ULONG64,
+    /// Received broadcast frames.
+    pub ifHCInBroadcastPkts: ULONG64,
+    /// Sent bytes.
+    pub ifHCOutOctets: ULONG64,
+    /// Sent unicast frames.
+    pub ifHCOutUcastPkts: ULONG64,
+    /// Sent multicast frames.
+    pub ifHCOutMulticastPkts: ULONG64,
+    /// Sent broadcast frames.
+    pub ifHCOutBroadcastPkts: ULONG64,
+    /// Frames that failed to send.
+    pub ifOutErrors: ULONG64,
+    /// Frames discarded before sending.
+    pub ifOutDiscards: ULONG64,
+    /// Received unicast bytes.
+    pub ifHCInUcastOctets: ULONG64,
+    /// Received multicast bytes.
+    pub ifHCInMulticastOctets: ULONG64,
+    /// Received broadcast bytes.
+    pub ifHCInBroadcastOctets: ULONG64,
+    /// Sent unicast bytes.
+    pub ifHCOutUcastOctets: ULONG64,
+    /// Sent multicast bytes.
+    pub ifHCOutMulticastOctets: ULONG64,
+    /// Sent broadcast bytes.
+    pub ifHCOutBroadcastOctets: ULONG64,
+}
+assert_layout!(NDIS_STATISTICS_INFO, size 0x98, {
+    Header: 0x0, SupportedStatistics: 0x4, ifInDiscards: 0x8, ifInErrors: 0x10, ifHCInOctets: 0x18,
+    ifHCInUcastPkts: 0x20, ifHCInMulticastPkts: 0x28, ifHCInBroadcastPkts: 0x30,
+    ifHCOutOctets: 0x38, ifHCOutUcastPkts: 0x40, ifHCOutMulticastPkts: 0x48,
+    ifHCOutBroadcastPkts: 0x50, ifOutErrors: 0x58, ifOutDiscards: 0x60,
+    ifHCInUcastOctets: 0x68, ifHCInMulticastOctets: 0x70, ifHCInBroadcastOctets: 0x78,
+    ifHCOutUcastOctets: 0x80, ifHCOutMulticastOctets: 0x88, ifHCOutBroadcastOctets: 0x90,
+});
+
+/// `NDIS_INTERRUPT_MODERATION_PARAMETERS`: OID_GEN_INTERRUPT_MODERATION (query and set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
+    /// `{NDIS_OBJECT_TYPE_DEFAULT, 1, 0x0C}`.
+    pub Header: NDIS_OBJECT_HEADER,
+    /// `NDIS_INTERRUPT_MODERATION_FLAG_*`.
+    pub Flags: ULONG,
+    /// `NDIS_INTERRUPT_MODERATION`.
+    pub InterruptModeration: ULONG,
+}
+assert_layout!(NDIS_INTERRUPT_MODERATION_PARAMETERS, size 0xC, {
+    Header: 0x0, Flags: 0x4, InterruptModeration: 0x8,
+});
