@@ -10,6 +10,7 @@
 //!   RSS processor plus one for "other causes"), parsing what PnP granted into an interrupt plan,
 //!   and binding VMQ receive queues to MSI-X table entries and messages.
 //! * [`hw`] — the device: the register-access seam ([`hw::Registers`]) and the 82576 code.
+//! * [`oid`] — OID requests, pure: general queries and sets over byte buffers.
 //! * [`vmq`] — the VMQ control path, pure: capabilities (and, later, queues and filters).
 //! * [`miniport`] — the thin NDIS glue (`extern "system"` callbacks) that applies those decisions.
 //!
@@ -35,6 +36,7 @@ pub mod hw;
 pub mod interrupt;
 pub mod miniport;
 pub mod ndis;
+pub mod oid;
 pub mod vmq;
 
 #[cfg(windows)]
