@@ -1,12 +1,13 @@
 //! The adapter: MiniportInitializeEx and MiniportHaltEx, the interrupt handlers, and the other
 //! handlers NDIS requires of every miniport.
 //!
-//! Scope today (issue [3/8]): bring-up and teardown, the interrupt plan, link-state
-//! indications through the "other causes" vector. The receive and send paths arrive in issue
+//! Scope today: bring-up and teardown, the interrupt plan, link-state indications through the
+//! "other causes" vector, and the general OIDs. The receive and send paths arrive in issue
 //! [4/8]; until then the adapter indicates no receives, completes every send with a failure
-//! status, and answers every OID with `NDIS_STATUS_NOT_SUPPORTED` (NDIS answers the ones it
-//! can from the attributes registered here).
+//! status, and keeps the packet filter and multicast list a protocol sets without programming
+//! them (there is no receive path for them to act on).
 
+use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -54,6 +55,7 @@ use crate::ndis::{
     NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported, NdisPhysicalMedium802_3,
     PVOID, ULONG,
 };
+use crate::oid::general;
 use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capabilities};
 
 /// The 82576's register BAR (BAR0) is 128 KiB; the 16 KiB BAR3 holds the MSI-X table, which
@@ -81,6 +83,17 @@ pub struct Adapter {
     pending_causes: AtomicU32,
     /// Whether the adapter is Running (Restart) rather than Paused.
     running: AtomicBool,
+    /// Settings the protocols made through OIDs, and the counters OIDs report. Only the OID
+    /// path touches it, and NDIS sends a miniport one OID request at a time (spec §1.9), so
+    /// the accesses never overlap.
+    oid_state: UnsafeCell<OidState>,
+}
+
+/// The OID path's state (see [`Adapter::oid_state`]).
+#[derive(Default)]
+struct OidState {
+    settings: general::Settings,
+    counters: general::Counters,
 }
 
 impl Registers for Adapter {
@@ -122,6 +135,32 @@ impl Adapter {
             permanent_mac: [0; 6],
             pending_causes: AtomicU32::new(0),
             running: AtomicBool::new(false),
+            oid_state: UnsafeCell::new(OidState::default()),
+        }
+    }
+
+    /// What queries report now: addresses, the link as STATUS shows it, and the counters with
+    /// the device's statistics registers (read-to-clear) added in.
+    fn snapshot(&self, counters: &mut general::Counters) -> general::Snapshot {
+        if let Some(delta) = igb::read_statistics(self) {
+            let add = |total: &mut u64, more: u64| *total = total.saturating_add(more);
+            add(&mut counters.rx_ok, delta.rx_packets);
+            add(&mut counters.rx_bytes, delta.rx_bytes);
+            add(&mut counters.rx_broadcast, delta.rx_broadcast);
+            add(&mut counters.rx_multicast, delta.rx_multicast);
+            add(&mut counters.tx_ok, delta.tx_packets);
+            add(&mut counters.tx_bytes, delta.tx_bytes);
+            add(&mut counters.tx_broadcast, delta.tx_broadcast);
+            add(&mut counters.tx_multicast, delta.tx_multicast);
+            add(&mut counters.rx_crc_errors, delta.rx_crc_errors);
+            add(&mut counters.rx_errors, delta.rx_errors.saturating_add(delta.rx_crc_errors));
+            add(&mut counters.rx_no_buffer, delta.rx_no_buffer);
+        }
+        general::Snapshot {
+            permanent_mac: self.permanent_mac,
+            current_mac: self.permanent_mac,
+            link: igb::link_state(self).unwrap_or(LinkState::DOWN),
+            counters: *counters,
         }
     }
 
@@ -424,7 +463,6 @@ fn general_attributes(mac: [u8; 6], link: LinkState) -> NDIS_MINIPORT_ADAPTER_GE
         | NDIS_PACKET_TYPE_ALL_MULTICAST
         | NDIS_PACKET_TYPE_BROADCAST
         | NDIS_PACKET_TYPE_PROMISCUOUS;
-    general.MaxMulticastListSize = 32;
     general.MacAddressLength = 6;
     general.PermanentMacAddress[..6].copy_from_slice(&mac);
     general.CurrentMacAddress[..6].copy_from_slice(&mac);
@@ -434,6 +472,12 @@ fn general_attributes(mac: [u8; 6], link: LinkState) -> NDIS_MINIPORT_ADAPTER_GE
     general.IfType = IF_TYPE_ETHERNET_CSMACD;
     general.IfConnectorPresent = 1;
     general.SupportedPauseFunctions = NdisPauseFunctionsUnsupported;
+    // NDIS copies the list; it only reads it (the pointer type is C's non-const PNDIS_OID).
+    general.SupportedOidList = general::SUPPORTED_OIDS.as_ptr().cast_mut();
+    general.SupportedOidListLength =
+        u32::try_from(core::mem::size_of_val(general::SUPPORTED_OIDS)).unwrap_or(0);
+    general.SupportedStatistics = general::SUPPORTED_STATISTICS;
+    general.MaxMulticastListSize = u32::try_from(general::MAXIMUM_MULTICAST_LIST).unwrap_or(0);
     general
 }
 
@@ -715,16 +759,79 @@ pub unsafe extern "system" fn miniport_restart(
     NDIS_STATUS_SUCCESS
 }
 
-/// MiniportOidRequest: no OID is handled by the miniport yet (issue [4/8] adds the general OIDs,
-/// [5/8] the VMQ ones); NDIS answers what it can from the registered attributes.
+/// MiniportOidRequest: the general OIDs (`oid::general`); VMQ methods and sets arrive with
+/// issue [5/8] and get `NDIS_STATUS_NOT_SUPPORTED` until then. Every request completes
+/// synchronously.
 ///
 /// # Safety
-/// Called by NDIS at PASSIVE_LEVEL.
+/// Called by NDIS at PASSIVE_LEVEL, one request at a time, with a request it owns until this
+/// returns.
 pub unsafe extern "system" fn miniport_oid_request(
-    _context: NDIS_HANDLE,
-    _request: *mut NDIS_OID_REQUEST,
+    context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
 ) -> NDIS_STATUS {
-    NDIS_STATUS_NOT_SUPPORTED
+    // SAFETY: forwarded contract.
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return NDIS_STATUS_FAILURE };
+    // SAFETY: NDIS passes a valid request it does not touch until this returns.
+    let Some(request) = (unsafe { request.as_mut() }) else { return NDIS_STATUS_FAILURE };
+    // SAFETY: NDIS sends one OID request at a time, and only this path uses `oid_state`.
+    let state = unsafe { &mut *adapter.oid_state.get() };
+    match request.RequestType {
+        crate::ndis::NdisRequestQueryInformation | crate::ndis::NdisRequestQueryStatistics => {
+            // SAFETY: for a query the DATA union holds QUERY_INFORMATION.
+            let mut query = unsafe { request.DATA.QUERY_INFORMATION };
+            // SAFETY: NDIS guarantees InformationBufferLength writable bytes at
+            // InformationBuffer for a query (or a NULL buffer with length 0).
+            let out = unsafe { buffer_mut(query.InformationBuffer, query.InformationBufferLength) };
+            let snapshot = adapter.snapshot(&mut state.counters);
+            let outcome = general::query(query.Oid, &snapshot, &state.settings, out);
+            query.BytesWritten = outcome.bytes();
+            query.BytesNeeded = outcome.needed();
+            request.DATA.QUERY_INFORMATION = query;
+            outcome.status(false)
+        }
+        crate::ndis::NdisRequestSetInformation => {
+            // SAFETY: for a set the DATA union holds SET_INFORMATION.
+            let mut set = unsafe { request.DATA.SET_INFORMATION };
+            // SAFETY: NDIS guarantees InformationBufferLength readable bytes at
+            // InformationBuffer for a set (or a NULL buffer with length 0).
+            let input = unsafe { buffer(set.InformationBuffer, set.InformationBufferLength) };
+            // The settings take effect on the receive path (issue [4/8]); until then they are
+            // kept and reported back.
+            let outcome = general::set(set.Oid, input, &mut state.settings);
+            set.BytesRead = outcome.bytes();
+            set.BytesNeeded = outcome.needed();
+            request.DATA.SET_INFORMATION = set;
+            outcome.status(true)
+        }
+        _ => NDIS_STATUS_NOT_SUPPORTED,
+    }
+}
+
+/// The output buffer of a query as a slice (empty for NULL).
+///
+/// # Safety
+/// `buffer` is NULL or points to `length` writable bytes, not aliased for `'a`.
+unsafe fn buffer_mut<'a>(buffer: PVOID, length: ULONG) -> &'a mut [u8] {
+    let Ok(length) = usize::try_from(length) else { return &mut [] };
+    if buffer.is_null() || length == 0 {
+        return &mut [];
+    }
+    // SAFETY: forwarded contract.
+    unsafe { core::slice::from_raw_parts_mut(buffer.cast::<u8>(), length) }
+}
+
+/// The input buffer of a set as a slice (empty for NULL).
+///
+/// # Safety
+/// `buffer` is NULL or points to `length` readable bytes, unchanged for `'a`.
+unsafe fn buffer<'a>(buffer: PVOID, length: ULONG) -> &'a [u8] {
+    let Ok(length) = usize::try_from(length) else { return &[] };
+    if buffer.is_null() || length == 0 {
+        return &[];
+    }
+    // SAFETY: forwarded contract.
+    unsafe { core::slice::from_raw_parts(buffer.cast::<u8>().cast_const(), length) }
 }
 
 /// MiniportCancelOidRequest: OIDs never pend in this driver, so there is nothing to cancel.

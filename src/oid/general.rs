@@ -33,6 +33,19 @@ pub const SUPPORTED_PACKET_FILTERS: u32 = ndis::NDIS_PACKET_TYPE_DIRECTED
     | ndis::NDIS_PACKET_TYPE_BROADCAST
     | ndis::NDIS_PACKET_TYPE_PROMISCUOUS;
 
+/// The statistics `OID_GEN_STATISTICS` reports (`SupportedStatistics`).
+pub const SUPPORTED_STATISTICS: u32 = ndis::NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_RCV
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_RCV
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_RCV_DISCARDS
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_RCV_ERROR
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_XMIT
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_XMIT
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT
+    | ndis::NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR;
+
 /// The OIDs [`query`] and [`set`] handle, for the general attributes' `SupportedOidList`.
 pub const SUPPORTED_OIDS: &[NDIS_OID] = &[
     ndis::OID_GEN_HARDWARE_STATUS,
@@ -322,17 +335,7 @@ fn moderation_bytes(enabled: bool) -> [u8; size_of::<NDIS_INTERRUPT_MODERATION_P
 fn statistics_bytes(c: &Counters) -> [u8; size_of::<NDIS_STATISTICS_INFO>()] {
     let rx_unicast = c.rx_ok.saturating_sub(c.rx_broadcast).saturating_sub(c.rx_multicast);
     let tx_unicast = c.tx_ok.saturating_sub(c.tx_broadcast).saturating_sub(c.tx_multicast);
-    let supported = ndis::NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_RCV
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_RCV
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_RCV_DISCARDS
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_RCV_ERROR
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_MULTICAST_FRAMES_XMIT
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_BROADCAST_FRAMES_XMIT
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT
-        | ndis::NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR;
+    let supported = SUPPORTED_STATISTICS;
     let mut out = [0u8; size_of::<NDIS_STATISTICS_INFO>()];
     out[0] = NDIS_OBJECT_TYPE_DEFAULT;
     out[1] = ndis::NDIS_STATISTICS_INFO_REVISION_1;

@@ -45,6 +45,7 @@ mod bringup;
 mod interrupts;
 #[rustfmt::skip]
 pub mod regs;
+mod stats;
 
 #[cfg(test)]
 mod fake;
@@ -61,6 +62,7 @@ pub use interrupts::{
     configure_single_vector, disable_all_interrupts, disable_entry, enable_entry,
     line_interrupt_causes, other_causes, route_rx_queue, route_tx_queue,
 };
+pub use stats::{StatisticsDelta, read_statistics};
 
 /// Why a device operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
