@@ -779,6 +779,7 @@ impl Sim {
             }
             let completion = completion_of(&s.oids[index], status, true);
             s.oids[index].completion = Some(completion.clone());
+            s.track_vmq(index);
             OidOutcome::Completed(completion)
         }))
     }

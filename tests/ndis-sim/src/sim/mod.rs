@@ -31,6 +31,7 @@ pub mod oid;
 pub mod pnp;
 pub mod rules;
 mod state;
+pub mod vmq;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

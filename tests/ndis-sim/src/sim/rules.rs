@@ -195,6 +195,9 @@ pub const INTERRUPT_STORM: &str = "HardwareInterruptStorm";
 
 /// NdisMIndicateReceiveNetBufferLists while the adapter is not running (paused, halted).
 pub const RECEIVE_NOT_RUNNING: &str = "ReceiveIndication.NotRunning";
+/// A receive indicated on a VM queue that is not Running: never allocated, not yet completed
+/// (QUEUE_ALLOCATION_COMPLETE), without a filter, or freed (spec §2.3).
+pub const RECEIVE_QUEUE_NOT_RUNNING: &str = "ReceiveIndication.QueueNotRunning";
 /// NumberOfNetBufferLists differs from the length of the chain.
 pub const RECEIVE_COUNT: &str = "ReceiveIndication.Count";
 /// A received NBL whose SourceHandle is not the miniport adapter handle.

@@ -269,6 +269,8 @@ pub struct SimState {
     /// VM queues for which the driver indicated `NDIS_STATUS_RECEIVE_QUEUE_STATE` /
     /// DmaStopped, until the last shared-memory block of the queue is freed.
     pub(crate) dma_stopped_queues: BTreeSet<u32>,
+    /// VM queues as the OIDs the simulator issued left them (`sim::vmq`).
+    pub(crate) vmq_queues: super::vmq::Queues,
     pub(crate) next_handle: usize,
     pub(crate) oids: Vec<OidRecord>,
     pub(crate) status_indications: Vec<StatusIndicationRecord>,
@@ -284,6 +286,14 @@ pub struct SimState {
 }
 
 impl SimState {
+    /// Records what a finished OID did to the VM queues.
+    pub(crate) fn track_vmq(&mut self, index: usize) {
+        let Some(record) = self.oids.get(index) else { return };
+        let Some(completion) = &record.completion else { return };
+        let (oid, status, buffer) = (record.oid, completion.status, completion.buffer.clone());
+        super::vmq::track(&mut self.vmq_queues, oid, status, &buffer);
+    }
+
     /// NBLs of VM queue `queue` that the simulated protocols still hold (indicated without
     /// `NDIS_RECEIVE_FLAGS_RESOURCES` and not yet returned).
     pub(crate) fn nbls_outstanding_for_queue(&self, queue: u32) -> usize {

@@ -174,6 +174,7 @@ pub unsafe extern "system" fn NdisMOidRequestComplete(
         }
         let record = &mut s.oids[index];
         record.completion = Some(completion_of(record, Status, false));
+        s.track_vmq(index);
     });
 }
 const _: ndis::sig::NdisMOidRequestComplete = NdisMOidRequestComplete;
@@ -274,6 +275,20 @@ pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
                 s.violate(
                     rules::RECEIVE_SOURCE_HANDLE,
                     format!("NBL {nbl:#x} has SourceHandle {source:#x}"),
+                );
+            }
+        }
+        for (nbl, _, received) in &chain {
+            let queue = u32::from(received.queue_id);
+            if queue != 0
+                && !s.vmq_queues.get(&queue).is_some_and(super::super::vmq::QueueTrack::running)
+            {
+                s.violate(
+                    rules::RECEIVE_QUEUE_NOT_RUNNING,
+                    format!(
+                        "NBL {nbl:#x} on queue {queue}, which is not Running ({:?})",
+                        s.vmq_queues.get(&queue)
+                    ),
                 );
             }
         }
