@@ -12,8 +12,9 @@
 //! Never compared: the `CM_*` resource lists. windows-sys 0.61 drops their `#pragma pack(4)`
 //! (microsoft/wdkmetadata#65: 24/32/40/48 bytes instead of 20/28/36/40); they are checked only
 //! against spec §3.17 by `assert_layout!`. Not comparable because windows-sys lacks them: every
-//! VMQ/receive-filter, RSS-processor, OID-request, characteristics/attributes, shared-memory and
-//! NET_BUFFER(_LIST) structure, the `NDIS_SIZEOF_*` values, and the legacy `0xC001_xxxx`
+//! VMQ/receive-filter, RSS-processor, OID-request, characteristics/attributes, shared-memory,
+//! NBL-pool-parameters and NET_BUFFER(_LIST) structure, the `NDIS_SIZEOF_*` values, the
+//! `MDL_*` flags other than `MDL_ALLOCATED_FIXED_SIZE`, and the legacy `0xC001_xxxx`
 //! `NDIS_STATUS_*` codes (for those, see `ndis_status_legacy_codes`).
 //!
 //! Each group of items is its own `#[test]`, and every assertion message names the item.
@@ -307,9 +308,29 @@ fn layout_scatter_gather() {
     });
 }
 
+#[test]
+fn layout_mdl() {
+    // windows-sys has the pre-Windows 10 MDL, where AllocationProcessorNumber and Reserved are
+    // padding: the same size and every other offset.
+    same_layout!(ours::MDL, wdk_foundation::MDL, {
+        Next, Size, MdlFlags, Process, MappedSystemVa, StartVa, ByteCount, ByteOffset,
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Constants
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn constants_net_buffer_list_pools_and_mdls() {
+    same_values! {
+        wdk_ndis =>
+            NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2;
+        wdk_ndis, win32_ndis => NDIS_PROTOCOL_ID_DEFAULT;
+        wdk_ss => MDL_ALLOCATED_FIXED_SIZE;
+        win32_ss => MEMORY_ALLOCATION_ALIGNMENT;
+    }
+}
 
 #[test]
 fn constants_oids() {

@@ -7,12 +7,12 @@
 //! constant of the matching `sig` type, which turns any signature drift into a compile error.
 
 use super::{
-    BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE,
-    NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, MDL, MINIPORT_SYNCHRONIZE_INTERRUPT,
+    NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
     NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID, SIZE_T,
-    ULONG, UNICODE_STRING, USHORT,
+    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS,
+    PROCESSOR_NUMBER, PVOID, SIZE_T, ULONG, UNICODE_STRING, USHORT,
 };
 
 macro_rules! ndis_imports {
@@ -143,6 +143,33 @@ ndis_imports! {
         OidRequest: *mut NDIS_OID_REQUEST,
         Status: NDIS_STATUS,
     );
+    /// Creates a pool of NBLs (each with a preallocated NB when `fAllocateNetBuffer`); NULL on
+    /// failure. `NdisHandle` is the miniport adapter (or driver) handle. IRQL <= DISPATCH.
+    fn NdisAllocateNetBufferListPool(
+        NdisHandle: NDIS_HANDLE,
+        Parameters: *const NET_BUFFER_LIST_POOL_PARAMETERS,
+    ) -> NDIS_HANDLE;
+    /// Frees a pool whose NBLs have all been freed (IRQL <= DISPATCH).
+    fn NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE);
+    /// Allocates an NBL with its preallocated NB from a pool created with
+    /// `fAllocateNetBuffer` = TRUE and `DataSize` = 0; the NB describes `DataLength` bytes at
+    /// `DataOffset` in `MdlChain` (NULL chain: both 0). `ContextSize` and `ContextBackFill` are
+    /// multiples of MEMORY_ALLOCATION_ALIGNMENT. NULL on failure. IRQL <= DISPATCH.
+    fn NdisAllocateNetBufferAndNetBufferList(
+        PoolHandle: NDIS_HANDLE,
+        ContextSize: USHORT,
+        ContextBackFill: USHORT,
+        MdlChain: *mut MDL,
+        DataOffset: ULONG,
+        DataLength: SIZE_T,
+    ) -> *mut NET_BUFFER_LIST;
+    /// Frees an NBL (and its preallocated NB) back to its pool; not the MDLs (IRQL <= DISPATCH).
+    fn NdisFreeNetBufferList(NetBufferList: *mut NET_BUFFER_LIST);
+    /// Allocates an MDL for `Length` bytes of non-paged memory at `VirtualAddress` (built as
+    /// MmBuildMdlForNonPagedPool does); NULL on failure. IRQL <= DISPATCH.
+    fn NdisAllocateMdl(NdisHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: ULONG) -> *mut MDL;
+    /// Frees an MDL from NdisAllocateMdl (not the memory it describes; IRQL <= DISPATCH).
+    fn NdisFreeMdl(Mdl: *mut MDL);
     /// Indicates received NBLs (DISPATCH from the DPC).
     fn NdisMIndicateReceiveNetBufferLists(
         MiniportAdapterHandle: NDIS_HANDLE,

@@ -42,6 +42,8 @@ pub use vmq::*;
 pub type UCHAR = u8;
 /// `USHORT`.
 pub type USHORT = u16;
+/// `CSHORT` (`short`; the `Size` and `MdlFlags` of an MDL).
+pub type CSHORT = i16;
 /// `ULONG` (32 bits on Windows; never `c_ulong`).
 pub type ULONG = u32;
 /// `LONG`.

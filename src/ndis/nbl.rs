@@ -1,16 +1,108 @@
 //! `NET_BUFFER_LIST` / `NET_BUFFER` (spec §3.20): the fields a miniport touches. NBLs and NBs are
 //! allocated only by NDIS (`NdisAllocateNetBufferAndNetBufferList`); the driver never builds or
-//! copies one, so these definitions are a layout of the prefix NDIS hands out.
+//! copies one, so these definitions are a layout of the prefix NDIS hands out. Also the `MDL`
+//! that describes their data, and the parameters of an NBL pool.
 
 use super::{
-    NDIS_HANDLE, NDIS_STATUS, PHYSICAL_ADDRESS, PVOID, ULONG, ULONG_PTR, USHORT, assert_layout,
+    BOOLEAN, CSHORT, NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_STATUS, PHYSICAL_ADDRESS, PVOID, UCHAR,
+    ULONG, ULONG_PTR, USHORT, assert_layout,
 };
 
-/// `MDL`: opaque here (the driver only passes MDL pointers through NDIS calls).
+/// `MDL` (wdm.h, x64; 0x30 bytes, followed in memory by its array of page frame numbers).
+///
+/// An MDL describes a virtually contiguous buffer: `StartVa` is the page-aligned start,
+/// `ByteOffset` the offset of the first byte in that page, `ByteCount` the length
+/// (`MmGetMdlVirtualAddress` is `StartVa + ByteOffset`). `MappedSystemVa` is valid when
+/// `MdlFlags` has [`MDL_MAPPED_TO_SYSTEM_VA`] or [`MDL_SOURCE_IS_NONPAGED_POOL`]. `Size` is
+/// `sizeof(MDL)` plus one `PFN_NUMBER` (8 bytes) per page spanned. The driver gets MDLs only
+/// from `NdisAllocateMdl` (which builds them for non-paged memory) and reads them; it never
+/// builds one.
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
 pub struct MDL {
-    _opaque: [u8; 0],
+    /// Next MDL of a chain (a NET_BUFFER's data may span several).
+    pub Next: *mut MDL,
+    /// `CSHORT`: bytes of the MDL including its PFN array.
+    pub Size: CSHORT,
+    /// `CSHORT`: `MDL_*` flags.
+    pub MdlFlags: CSHORT,
+    /// Processor the MDL was allocated on (Windows 10+; padding in older headers).
+    pub AllocationProcessorNumber: USHORT,
+    /// Reserved (padding in older headers).
+    pub Reserved: USHORT,
+    /// `PEPROCESS` of a user buffer; NULL for system memory.
+    pub Process: PVOID,
+    /// System virtual address of the buffer (see the flags).
+    pub MappedSystemVa: PVOID,
+    /// Page-aligned virtual address of the buffer's first page.
+    pub StartVa: PVOID,
+    /// Bytes described.
+    pub ByteCount: ULONG,
+    /// Offset of the first byte within the first page.
+    pub ByteOffset: ULONG,
 }
+assert_layout!(MDL, size 0x30, {
+    Next: 0x0, Size: 0x8, MdlFlags: 0xA, AllocationProcessorNumber: 0xC, Reserved: 0xE,
+    Process: 0x10, MappedSystemVa: 0x18, StartVa: 0x20, ByteCount: 0x28, ByteOffset: 0x2C,
+});
+
+/// `MDL_MAPPED_TO_SYSTEM_VA`: `MappedSystemVa` holds a system mapping of the pages.
+pub const MDL_MAPPED_TO_SYSTEM_VA: CSHORT = 0x0001;
+/// `MDL_PAGES_LOCKED`: the pages were locked by MmProbeAndLockPages.
+pub const MDL_PAGES_LOCKED: CSHORT = 0x0002;
+/// `MDL_SOURCE_IS_NONPAGED_POOL`: built by MmBuildMdlForNonPagedPool (as NdisAllocateMdl
+/// does); `MappedSystemVa` is the buffer's address.
+pub const MDL_SOURCE_IS_NONPAGED_POOL: CSHORT = 0x0004;
+/// `MDL_ALLOCATED_FIXED_SIZE`: allocated by IoAllocateMdl with room for its PFN array.
+pub const MDL_ALLOCATED_FIXED_SIZE: CSHORT = 0x0008;
+/// `MDL_PARTIAL`: built by IoBuildPartialMdl over part of another MDL's buffer.
+pub const MDL_PARTIAL: CSHORT = 0x0010;
+/// `MDL_PARTIAL_HAS_BEEN_MAPPED`: a partial MDL that has a system mapping.
+pub const MDL_PARTIAL_HAS_BEEN_MAPPED: CSHORT = 0x0020;
+
+/// `NET_BUFFER_LIST_POOL_PARAMETERS` (nblapi.h): what `NdisAllocateNetBufferListPool` creates.
+///
+/// Header `{NDIS_OBJECT_TYPE_DEFAULT, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+/// NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1}` for NDIS 6.30 (revision 2, which
+/// adds `Flags`, comes from a later NDIS). A miniport sets `ProtocolId` to
+/// [`NDIS_PROTOCOL_ID_DEFAULT`]; `fAllocateNetBuffer` = TRUE and `DataSize` = 0 for a pool used
+/// with `NdisAllocateNetBufferAndNetBufferList`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NET_BUFFER_LIST_POOL_PARAMETERS {
+    /// Object header (see above).
+    pub Header: NDIS_OBJECT_HEADER,
+    /// `NDIS_PROTOCOL_ID_*`: 0 for miniports.
+    pub ProtocolId: UCHAR,
+    /// TRUE: each NBL comes with a preallocated NET_BUFFER.
+    pub fAllocateNetBuffer: BOOLEAN,
+    /// Bytes of `NET_BUFFER_LIST_CONTEXT` data preallocated per NBL (a multiple of
+    /// MEMORY_ALLOCATION_ALIGNMENT).
+    pub ContextSize: USHORT,
+    /// Pool tag of the pool's allocations.
+    pub PoolTag: ULONG,
+    /// Non-zero: each NBL also gets an MDL and a data buffer of this size.
+    pub DataSize: ULONG,
+    /// Revision 2 only: `NET_BUFFER_LIST_POOL_FLAG_*`.
+    pub Flags: ULONG,
+}
+assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size 0x14, {
+    Header: 0x0, ProtocolId: 0x4, fAllocateNetBuffer: 0x5, ContextSize: 0x6, PoolTag: 0x8,
+    DataSize: 0xC, Flags: 0x10,
+});
+
+/// `NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1` (NDIS 6.0).
+pub const NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1: UCHAR = 1;
+/// `NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2` (adds `Flags`).
+pub const NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2: UCHAR = 2;
+/// `NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1`: through `DataSize`.
+pub const NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1: USHORT = 0x10;
+/// `NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2`: through `Flags`.
+pub const NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_2: USHORT = 0x14;
+/// `NDIS_PROTOCOL_ID_DEFAULT`: the `ProtocolId` of miniport, filter and intermediate drivers.
+pub const NDIS_PROTOCOL_ID_DEFAULT: UCHAR = 0;
+/// `MEMORY_ALLOCATION_ALIGNMENT` (x64): NBL context sizes and backfills are multiples of it.
+pub const MEMORY_ALLOCATION_ALIGNMENT: usize = 16;
 
 /// Entries of `NetBufferListInfo` the driver declares: indices 0 through
 /// `MediaSpecificInformationEx` (15). NDIS's real array (`MaxNetBufferListInfo`) is longer and

@@ -3,6 +3,7 @@
 //! resources, Restart/Pause, OID requests, sends and receive returns, HaltEx, RemoveDevice and
 //! unload; with the teardown checks (everything released by Halt, RemoveDevice, unload).
 
+use std::mem::offset_of;
 use std::time::{Duration, Instant};
 
 use vmqnic::interrupt::pci::msix_capability;
@@ -12,12 +13,14 @@ use vmqnic::ndis::{
     NDIS_OBJECT_TYPE_MINIPORT_INIT_PARAMETERS, NDIS_OBJECT_TYPE_OID_REQUEST, NDIS_OID_REQUEST,
     NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
     NDIS_RETURN_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS,
-    NET_BUFFER_LIST, NTSTATUS, NdisRequestMethod, NdisRequestQueryInformation,
+    NET_BUFFER, NET_BUFFER_LIST, NTSTATUS, NdisRequestMethod, NdisRequestQueryInformation,
     NdisRequestQueryStatistics, NdisRequestSetInformation, UNICODE_STRING,
 };
 
 use super::cpu::{self, CpuContext, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use super::exports::field;
 use super::exports::indications::{oid_status_allowed, walk_nbls};
+use super::exports::nbl::{ProtocolPacket, SendFrame, build_protocol_packet, net_buffer_bytes};
 use super::interrupts;
 use super::oid::{OidCompletion, OidId, OidKind, OidOutcome, OidRequest, completion_of};
 use super::pnp;
@@ -133,6 +136,27 @@ fn check_adapter_released(s: &mut SimState, halt: bool) {
     if !s.shared_memory.is_empty() {
         let detail = format!("{event} with {} shared-memory block(s)", s.shared_memory.len());
         s.violate(rule(rules::HALT_SHARED_MEMORY, rules::INITIALIZE_FAILURE_SHARED_MEMORY), detail);
+    }
+    let pools = s.nbl_pools.values().filter(|p| p.scope == Scope::Adapter).count();
+    if pools > 0 {
+        s.violate(
+            rule(rules::HALT_NBL_POOL, rules::INITIALIZE_FAILURE_NBL_POOL),
+            format!("{event} with {pools} NBL pool(s) not freed"),
+        );
+    }
+    let nbls = s.nbls.values().filter(|n| n.scope == Scope::Adapter).count();
+    if nbls > 0 {
+        s.violate(
+            rule(rules::HALT_NBL, rules::INITIALIZE_FAILURE_NBL),
+            format!("{event} with {nbls} NBL(s) not freed"),
+        );
+    }
+    let mdls = s.mdls.values().filter(|m| m.scope == Scope::Adapter).count();
+    if mdls > 0 {
+        s.violate(
+            rule(rules::HALT_MDL, rules::INITIALIZE_FAILURE_MDL),
+            format!("{event} with {mdls} MDL(s) not freed"),
+        );
     }
     let leaked = leaked_tags(s, Scope::Adapter);
     if !leaked.is_empty() {
@@ -287,6 +311,16 @@ impl Sim {
                 s.violate(
                     rules::UNLOAD_POOL,
                     format!("still allocated at unload: {}", leaked.join(", ")),
+                );
+            }
+            let (pools, nbls, mdls) = (s.nbl_pools.len(), s.nbls.len(), s.mdls.len());
+            if pools + nbls + mdls > 0 {
+                s.violate(
+                    rules::UNLOAD_NET_BUFFERS,
+                    format!(
+                        "still allocated at unload: {pools} NBL pool(s), {nbls} NBL(s), \
+                         {mdls} MDL(s)"
+                    ),
                 );
             }
             s.driver = None;
@@ -837,7 +871,7 @@ impl Sim {
         // SAFETY: a valid chain (caller).
         let nbls = unsafe { walk_nbls(chain) };
         let context = with_state(|s| {
-            s.sends_outstanding.extend(nbls.iter().map(|(nbl, _, _)| *nbl));
+            s.sends_outstanding.extend(nbls.iter().map(|n| n.received.address));
             s.adapter.context
         });
         let here = cpu::current();
@@ -851,6 +885,62 @@ impl Sim {
             });
         });
         Ok(())
+    }
+
+    /// The simulated protocol sends `frames`: one NBL per frame, built as NDIS hands a
+    /// protocol's NBLs to a miniport (see [`SendFrame`]: MDL chain over the bytes, backfill as
+    /// `DataOffset`, 802.1Q and queue info), chained in order and passed to
+    /// MiniportSendNetBufferLists in one call, as [`Sim::send_net_buffer_lists`] does. The
+    /// simulator keeps them alive until the simulation ends. Returns the NBL addresses, in
+    /// order; each completion is in [`Sim::send_completions`] and [`Sim::send_status`].
+    /// (Not [`Sim::send_frames`], which puts frames on the wire towards the NIC.)
+    pub fn send_frames_as_nbls(
+        &mut self,
+        frames: &[SendFrame],
+        flags: u32,
+    ) -> Result<Vec<usize>, SimError> {
+        self.require_state("send", &[AdapterState::Running])?;
+        if frames.is_empty() {
+            return Err(wrong_state("send", "no frames to send"));
+        }
+        let packets: Vec<ProtocolPacket> = frames.iter().map(build_protocol_packet).collect();
+        for pair in packets.windows(2) {
+            let next = offset_of!(NET_BUFFER_LIST, Next);
+            // SAFETY: `Next` of the NBL block the first packet owns.
+            unsafe { field::<_, *mut NET_BUFFER_LIST>(pair[0].nbl(), next).write(pair[1].nbl()) };
+        }
+        let head = packets[0].nbl();
+        let addresses: Vec<usize> = packets.iter().map(|p| p.nbl() as usize).collect();
+        with_state(|s| s.protocol_sends.extend(packets));
+        // SAFETY: a valid chain the simulator state keeps alive until the simulation ends.
+        unsafe { self.send_net_buffer_lists(head, flags) }?;
+        Ok(addresses)
+    }
+
+    /// The completion status of a sent NBL, once NdisMSendNetBufferListsComplete returned it.
+    #[must_use]
+    pub fn send_status(&self, nbl: usize) -> Option<NDIS_STATUS> {
+        with_state(|s| s.send_completions.iter().find(|c| c.nbl == nbl).map(|c| c.status))
+    }
+
+    /// The bytes an NBL that [`Sim::send_frames_as_nbls`] built describes now (its first NB,
+    /// `DataLength` bytes at `DataOffset` of its MDL chain): a send path must not change them.
+    /// `None` for any other NBL, or if the driver broke its MDL chain.
+    #[must_use]
+    pub fn sent_nbl_bytes(&self, nbl: usize) -> Option<Vec<u8>> {
+        with_state(|s| {
+            let packet = s.protocol_sends.iter().find(|p| p.nbl() as usize == nbl)?;
+            let first = offset_of!(NET_BUFFER_LIST, FirstNetBuffer);
+            // SAFETY: the FirstNetBuffer field of a live protocol NBL block.
+            let nb = unsafe { field::<_, *const NET_BUFFER>(packet.nbl(), first).read() };
+            if nb.is_null() {
+                return None;
+            }
+            let ranges = packet.mdl_ranges().to_vec();
+            // SAFETY: the NB of a protocol NBL (the driver may not replace it); its MDLs'
+            // buffers belong to the packet, alive in the state.
+            unsafe { net_buffer_bytes(s, nb, &ranges) }.ok()
+        })
     }
 
     /// Returns every indicated NBL the simulated protocol still holds

@@ -42,6 +42,7 @@ use vmqnic::ndis::NDIS_STATUS;
 
 use crate::qemu::{self, Igb, Qemu, QemuConfig};
 
+pub use exports::SendFrame;
 pub use interrupts::{Delivery, DpcRun, IsrRun};
 pub use lifecycle::{Completion, DriverEntry};
 pub use machine::{BarSpace, SimBar, igb_bars};
@@ -186,6 +187,20 @@ pub struct ReceivedNbl {
     pub filter_id: u16,
     /// `DataLength` of each NET_BUFFER.
     pub data_lengths: Vec<u32>,
+    /// The bytes of each NET_BUFFER (`DataLength` bytes from `DataOffset` of its MDL chain),
+    /// copied during the indication; empty when they could not be read (a violation says why).
+    pub frames: Vec<Vec<u8>>,
+    /// `NetBufferListInfo[Ieee8021QNetBufferListInfo]`: (VlanId, UserPriority) of the tag the
+    /// hardware stripped; `None` when the entry is 0.
+    pub ieee8021q: Option<(u16, u8)>,
+}
+
+impl ReceivedNbl {
+    /// The bytes of the first NET_BUFFER (a received NBL has one), empty if none were read.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        self.frames.first().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// One NdisMIndicateReceiveNetBufferLists call.
@@ -613,6 +628,12 @@ impl Sim {
         with_state(|s| s.send_completions.clone())
     }
 
+    /// The driver's live NBL pools, NBLs and MDLs: (pools, NBLs, MDLs).
+    #[must_use]
+    pub fn net_buffer_objects(&self) -> (usize, usize, usize) {
+        with_state(|s| (s.nbl_pools.len(), s.nbls.len(), s.mdls.len()))
+    }
+
     /// Live NdisAllocateSharedMemory blocks.
     #[must_use]
     pub fn shared_memory(&self) -> Vec<SharedMemoryRecord> {
@@ -672,6 +693,14 @@ fn reset_state() {
     }
     for mapping in &old.mappings {
         mmio::release(mapping.virtual_address, mapping.reserved);
+    }
+    // NBLs and MDLs the driver did not free (the teardown checks reported them); the NBLs the
+    // simulated protocol built drop with `old`.
+    for address in old.nbls.keys() {
+        exports::nbl::release_raw(*address, exports::NBL_BLOCK_SIZE);
+    }
+    for (address, mdl) in &old.mdls {
+        exports::nbl::release_raw(*address, mdl.block_size);
     }
     // The OID records (and the machine, once the Sim's own reference goes) drop here.
     drop(old);

@@ -124,6 +124,20 @@ pub const HALT_IO_SPACE_MAPPED: &str = "Halt.IoSpaceStillMapped";
 pub const HALT_SHARED_MEMORY: &str = "Halt.SharedMemoryNotFreed";
 /// MiniportHaltEx returned with pool memory allocated since MiniportInitializeEx not freed.
 pub const HALT_POOL: &str = "Halt.PoolNotFreed";
+/// MiniportHaltEx returned with an NBL pool allocated since MiniportInitializeEx not freed.
+pub const HALT_NBL_POOL: &str = "Halt.NblPoolNotFreed";
+/// MiniportHaltEx returned with an NBL allocated since MiniportInitializeEx not freed.
+pub const HALT_NBL: &str = "Halt.NblNotFreed";
+/// MiniportHaltEx returned with an MDL allocated since MiniportInitializeEx not freed.
+pub const HALT_MDL: &str = "Halt.MdlNotFreed";
+/// A failed MiniportInitializeEx left an NBL pool allocated.
+pub const INITIALIZE_FAILURE_NBL_POOL: &str = "InitializeFailure.NblPoolNotFreed";
+/// A failed MiniportInitializeEx left an NBL allocated.
+pub const INITIALIZE_FAILURE_NBL: &str = "InitializeFailure.NblNotFreed";
+/// A failed MiniportInitializeEx left an MDL allocated.
+pub const INITIALIZE_FAILURE_MDL: &str = "InitializeFailure.MdlNotFreed";
+/// MiniportDriverUnload returned with NBL pools, NBLs or MDLs still allocated.
+pub const UNLOAD_NET_BUFFERS: &str = "Unload.NetBufferObjectsNotFreed";
 /// A failed MiniportInitializeEx left the interrupt registered.
 pub const INITIALIZE_FAILURE_INTERRUPT_REGISTERED: &str =
     "InitializeFailure.InterruptStillRegistered";
@@ -209,6 +223,49 @@ pub const RECEIVE_MIXED_QUEUES: &str = "ReceiveIndication.MixedQueues";
 pub const RECEIVE_DISPATCH_FLAG: &str = "ReceiveIndication.DispatchLevelFlag";
 /// NdisMSendNetBufferListsComplete for an NBL that is not an outstanding send.
 pub const SEND_COMPLETE_NOT_OUTSTANDING: &str = "NdisMSendNetBufferListsComplete.NotOutstanding";
+
+/// `NET_BUFFER_LIST_POOL_PARAMETERS` header: `{0x80, 1 (>= 0x10) or 2 (>= 0x14)}`.
+pub const OBJECT_HEADER_NBL_POOL_PARAMETERS: &str = "ObjectHeader.NetBufferListPoolParameters";
+/// NdisAllocateNetBufferListPool by a miniport with a `ProtocolId` other than
+/// NDIS_PROTOCOL_ID_DEFAULT (only protocol drivers use the others).
+pub const NBL_POOL_PROTOCOL_ID: &str = "NdisAllocateNetBufferListPool.ProtocolId";
+/// NdisFreeNetBufferListPool of a handle that is not a live pool (double free, foreign handle).
+pub const FREE_NBL_POOL_UNKNOWN: &str = "NdisFreeNetBufferListPool.UnknownPool";
+/// NdisFreeNetBufferListPool while NBLs of the pool are still allocated.
+pub const FREE_NBL_POOL_NBLS_OUTSTANDING: &str = "NdisFreeNetBufferListPool.NblsOutstanding";
+/// NdisAllocateNetBufferAndNetBufferList from a handle that is not a live pool.
+pub const ALLOCATE_NBL_UNKNOWN_POOL: &str = "NdisAllocateNetBufferAndNetBufferList.UnknownPool";
+/// NdisAllocateNetBufferAndNetBufferList from a pool without `fAllocateNetBuffer` or with a
+/// non-zero `DataSize`.
+pub const ALLOCATE_NBL_POOL_KIND: &str = "NdisAllocateNetBufferAndNetBufferList.PoolKind";
+/// `ContextSize` or `ContextBackFill` not a multiple of MEMORY_ALLOCATION_ALIGNMENT.
+pub const ALLOCATE_NBL_CONTEXT_ALIGNMENT: &str =
+    "NdisAllocateNetBufferAndNetBufferList.ContextAlignment";
+/// A NULL `MdlChain` with a non-zero `DataOffset` or `DataLength`.
+pub const ALLOCATE_NBL_DATA_WITHOUT_MDL: &str =
+    "NdisAllocateNetBufferAndNetBufferList.DataWithoutMdl";
+/// `DataOffset + DataLength` beyond the bytes of the MDL chain.
+pub const ALLOCATE_NBL_DATA_BEYOND_MDLS: &str =
+    "NdisAllocateNetBufferAndNetBufferList.DataBeyondMdlChain";
+/// An MDL of the chain that is not a live MDL from NdisAllocateMdl.
+pub const ALLOCATE_NBL_UNKNOWN_MDL: &str = "NdisAllocateNetBufferAndNetBufferList.UnknownMdl";
+/// NdisFreeNetBufferList of something that is not a live NBL from a driver pool (double free,
+/// an NBL of the protocol's, a built-by-hand NBL).
+pub const FREE_NBL_UNKNOWN: &str = "NdisFreeNetBufferList.UnknownNbl";
+/// NdisFreeNetBufferList of an NBL the protocol still holds (indicated, not yet returned).
+pub const FREE_NBL_STILL_INDICATED: &str = "NdisFreeNetBufferList.StillIndicated";
+/// NdisFreeMdl of something that is not a live MDL from NdisAllocateMdl.
+pub const FREE_MDL_UNKNOWN: &str = "NdisFreeMdl.UnknownMdl";
+/// A received NBL that is not a live NBL from one of the driver's pools (NBLs must come from
+/// NdisAllocateNetBufferAndNetBufferList; never from the driver's own memory).
+pub const RECEIVE_NBL_NOT_FROM_POOL: &str = "ReceiveIndication.NblNotFromPool";
+/// A received NBL the protocol still holds from an earlier indication.
+pub const RECEIVE_NBL_ALREADY_INDICATED: &str = "ReceiveIndication.NblAlreadyIndicated";
+/// A received NB whose MDL chain has an MDL that is not a live NdisAllocateMdl MDL (or whose
+/// buffer address was changed).
+pub const RECEIVE_UNKNOWN_MDL: &str = "ReceiveIndication.UnknownMdl";
+/// A received NB whose `DataOffset + DataLength` goes beyond its MDL chain.
+pub const RECEIVE_DATA_BEYOND_MDLS: &str = "ReceiveIndication.DataBeyondMdlChain";
 
 /// The filter replaced the list but did not free the old one.
 pub const FILTER_OLD_LIST_NOT_FREED: &str = "FilterResourceRequirements.OldListNotFreed";

@@ -11,7 +11,7 @@ use vmqnic::ndis::{
     MINIPORT_ENABLE_MESSAGE_INTERRUPT, MINIPORT_INTERRUPT_DPC, MINIPORT_ISR,
     MINIPORT_MESSAGE_INTERRUPT, MINIPORT_MESSAGE_INTERRUPT_DPC,
     NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_OID_REQUEST,
-    NDIS_STATUS,
+    NDIS_STATUS, NET_BUFFER_LIST_POOL_PARAMETERS,
 };
 
 use super::machine::{Machine, SimBar};
@@ -183,6 +183,36 @@ pub(crate) struct SharedBlock {
     pub(crate) shared_handle: usize,
 }
 
+/// A pool from NdisAllocateNetBufferListPool.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NblPool {
+    /// The parameters it was created with (`Flags` zero for revision 1).
+    pub(crate) parameters: NET_BUFFER_LIST_POOL_PARAMETERS,
+    /// Which teardown must have freed it.
+    pub(crate) scope: Scope,
+}
+
+/// An NBL (with its preallocated NB) from NdisAllocateNetBufferAndNetBufferList.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NblRecord {
+    /// The pool handle it came from (the pool may since have been freed, wrongly).
+    pub(crate) pool: usize,
+    /// Which teardown must have freed it.
+    pub(crate) scope: Scope,
+}
+
+/// An MDL from NdisAllocateMdl.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MdlRecord {
+    /// The buffer it describes: virtual address and length, as allocated.
+    pub(crate) virtual_address: usize,
+    pub(crate) length: u32,
+    /// Bytes of the MDL's own block (the MDL and its PFN array).
+    pub(crate) block_size: usize,
+    /// Which teardown must have freed it.
+    pub(crate) scope: Scope,
+}
+
 /// What the adapter told NDIS about itself.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AdapterRecord {
@@ -279,6 +309,14 @@ pub struct SimState {
     pub(crate) unreturned: Vec<(usize, u32)>,
     pub(crate) sends_outstanding: BTreeSet<usize>,
     pub(crate) send_completions: Vec<SendCompletionRecord>,
+    /// Live NBL pools by handle.
+    pub(crate) nbl_pools: BTreeMap<usize, NblPool>,
+    /// Live NBLs from the driver's pools, by address.
+    pub(crate) nbls: BTreeMap<usize, NblRecord>,
+    /// Live MDLs from NdisAllocateMdl, by address.
+    pub(crate) mdls: BTreeMap<usize, MdlRecord>,
+    /// Send NBLs the simulated protocol built (kept alive until the simulation ends).
+    pub(crate) protocol_sends: Vec<super::exports::nbl::ProtocolPacket>,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
     pub(crate) register_reads: u64,
     pub(crate) register_writes: u64,
@@ -307,6 +345,21 @@ impl SimState {
             })
             .map(|record| record.nbls.iter().filter(|n| u32::from(n.queue_id) == queue).count())
             .sum()
+    }
+
+    /// Addresses of the NBLs the simulated protocols hold (indicated without
+    /// `NDIS_RECEIVE_FLAGS_RESOURCES` and not yet returned).
+    pub(crate) fn held_nbls(&self) -> BTreeSet<usize> {
+        self.unreturned
+            .iter()
+            .filter_map(|(head, _)| {
+                self.receives
+                    .iter()
+                    .rev()
+                    .find(|r| r.nbls.first().map(|n| n.address) == Some(*head))
+            })
+            .flat_map(|record| record.nbls.iter().map(|n| n.address))
+            .collect()
     }
 
     /// Records a violation of `rule`.

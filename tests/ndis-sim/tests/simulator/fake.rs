@@ -13,8 +13,10 @@ use std::ptr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use ndis_sim::sim::exports::{
-    KeGetCurrentProcessorNumberEx, NdisAllocateMemoryWithTagPriority, NdisAllocateSharedMemory,
-    NdisFreeMemory, NdisFreeSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
+    KeGetCurrentProcessorNumberEx, NdisAllocateMdl, NdisAllocateMemoryWithTagPriority,
+    NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisAllocateSharedMemory,
+    NdisFreeMdl, NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool,
+    NdisFreeSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
     NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma,
     NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx, NdisMMapIoSpace,
     NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
@@ -30,8 +32,8 @@ use vmqnic::ndis::{
     BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST,
     CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE, DRIVER_OBJECT, GROUP_AFFINITY,
     IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE, IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE, IRP,
-    NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    Ieee8021QNetBufferListInfo, MDL, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
+    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
     NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
@@ -39,8 +41,9 @@ use vmqnic::ndis::{
     NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
     NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_INDICATION,
     NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS,
-    NET_BUFFER, NET_BUFFER_LIST, NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo,
-    NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
+    NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS,
+    NetBufferListFilteringInfo, NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING,
+    filtering_info_value, ieee8021q_info_value,
 };
 
 /// Pool tag of the fake's blocks ("Fake").
@@ -108,6 +111,12 @@ pub enum Step {
     FreeContext,
     /// Runs a function synchronized with message 0.
     Synchronize,
+    /// Creates the receive NBL pool now (otherwise the first receive indication creates it).
+    AllocateNblPool,
+    /// Frees the receive NBL pool, if there is one.
+    FreeNblPool,
+    /// Allocates an MDL over the adapter context and an NBL over it, and keeps both.
+    AllocateNblAndMdl,
 }
 
 /// The Initialize script of a well-behaved driver.
@@ -129,6 +138,7 @@ pub const HALT: &[Step] = &[
     Step::DeregisterSgDma,
     Step::Unmap,
     Step::FreePool,
+    Step::FreeNblPool,
     Step::FreeContext,
 ];
 
@@ -191,6 +201,7 @@ pub type ReceiveNbl = (u16, u32);
 
 /// A receive indication the DPC (or [`indicate_receive`]) makes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // each knob breaks (or does) one thing
 pub struct Receive {
     /// The NBLs.
     pub nbls: Vec<ReceiveNbl>,
@@ -203,6 +214,21 @@ pub struct Receive {
     pub no_source_handle: bool,
     /// Get the DISPATCH_LEVEL flag wrong.
     pub wrong_dispatch_flag: bool,
+    /// `NetBufferListInfo[Ieee8021QNetBufferListInfo]`: (VlanId, UserPriority).
+    pub vlan: Option<(u16, u8)>,
+    /// Build the NBLs by hand instead of from the pool (as a driver must not).
+    pub not_from_pool: bool,
+    /// After allocating, make each NB's `DataLength` this much longer than its MDL.
+    pub overrun: u32,
+    /// After allocating, point each NB's MDL chain at an MDL NDIS did not allocate.
+    pub foreign_mdl: bool,
+}
+
+/// The bytes the fake receives for an NBL of `queue` with `length` bytes.
+#[must_use]
+pub fn receive_bytes(queue: u16, length: u32) -> Vec<u8> {
+    let low = queue.to_le_bytes()[0];
+    (0..length).map(|i| i.to_le_bytes()[0].wrapping_mul(7).wrapping_add(low)).collect()
 }
 
 /// The knobs.
@@ -266,6 +292,8 @@ pub struct Behaviour {
     pub queue_properties: u32,
     /// A step the DPC runs (for IRQL checks).
     pub dpc_step: Option<Step>,
+    /// A step the ISR runs (for IRQL checks).
+    pub isr_step: Option<Step>,
     /// The PnP filter replaces the list with one lacking the line-based interrupt.
     pub filter_drops_line: bool,
 }
@@ -302,6 +330,7 @@ impl Default for Behaviour {
             queue_properties: NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED
                 | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED,
             dpc_step: None,
+            isr_step: None,
             filter_drops_line: false,
         }
     }
@@ -378,6 +407,15 @@ pub struct FakeState {
     pub statuses: Vec<(Step, NDIS_STATUS)>,
     /// The translated resources MiniportInitializeEx got (valid during it).
     pub resources: usize,
+    /// The receive NBL pool (0: none yet).
+    pub nbl_pool: usize,
+    /// Pool NBLs the fake indicated and has not got back: (NBL, MDL, the receive buffer).
+    pub receive_nbls: Vec<(usize, usize, Box<[u8]>)>,
+    /// Hand-built MDLs (for `foreign_mdl`), kept alive at stable addresses.
+    #[allow(clippy::vec_box)]
+    pub foreign_mdls: Vec<Box<MDL>>,
+    /// NBLs and MDLs AllocateNblAndMdl keeps.
+    pub kept: Vec<(usize, usize)>,
     /// The driver's own interrupt plan for the grant (`vmqnic::miniport::msix::interrupt_plan`
     /// on the resources and the registered characteristics, for 7 hardware queues).
     pub plan: Option<InterruptPlan>,
@@ -768,6 +806,25 @@ fn run_step(step: Step) -> NDIS_STATUS {
             free(with_fake(|f| std::mem::take(&mut f.context)));
             NDIS_STATUS_SUCCESS
         }
+        Step::AllocateNblPool => {
+            nbl_pool(miniport);
+            NDIS_STATUS_SUCCESS
+        }
+        Step::FreeNblPool => {
+            let pool = with_fake(|f| std::mem::take(&mut f.nbl_pool));
+            if pool != 0 {
+                NdisFreeNetBufferListPool(handle(pool));
+            }
+            NDIS_STATUS_SUCCESS
+        }
+        Step::AllocateNblAndMdl => {
+            let pool = nbl_pool(miniport);
+            let context = with_fake(|f| f.context);
+            let mdl = NdisAllocateMdl(handle(miniport), context as *mut c_void, 64);
+            let nbl = NdisAllocateNetBufferAndNetBufferList(handle(pool), 0, 0, mdl, 0, 64);
+            with_fake(|f| f.kept.push((nbl as usize, mdl as usize)));
+            NDIS_STATUS_SUCCESS
+        }
         Step::Synchronize => {
             let interrupt = with_fake(|f| f.interrupt_handle);
             // SAFETY: a valid function; its context is unused.
@@ -970,6 +1027,9 @@ fn isr_body(message: Option<u32>, queue_default: *mut BOOLEAN, targets: *mut u32
     if b.isr_allocates {
         free(allocate(with_fake(|f| f.miniport_handle), 8));
     }
+    if let Some(step) = b.isr_step {
+        run_step(step);
+    }
     if b.isr_sets_target_processors {
         // SAFETY: NDIS passes a writable out parameter.
         unsafe { targets.write(1) };
@@ -1063,29 +1123,94 @@ unsafe extern "system" fn synchronized(_context: *mut c_void) -> BOOLEAN {
     1
 }
 
+/// The fake's receive NBL pool, created on first use (revision 1, as for NDIS 6.30).
+pub fn nbl_pool(miniport: usize) -> usize {
+    let existing = with_fake(|f| f.nbl_pool);
+    if existing != 0 {
+        return existing;
+    }
+    let parameters = NET_BUFFER_LIST_POOL_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER::new(0x80, 1, 0x10),
+        ProtocolId: 0,
+        fAllocateNetBuffer: 1,
+        ContextSize: 0,
+        PoolTag: TAG,
+        DataSize: 0,
+        Flags: 0,
+    };
+    // SAFETY: the parameters live on this frame for the call.
+    let pool = unsafe { NdisAllocateNetBufferListPool(handle(miniport), &raw const parameters) };
+    with_fake(|f| f.nbl_pool = pool as usize);
+    pool as usize
+}
+
+/// One NBL of `receive` for `(queue, length)`: from the pool with an MDL over a buffer of the
+/// fake's [`receive_bytes`], or built by hand (`not_from_pool`).
+fn receive_nbl(
+    receive: &Receive,
+    miniport: usize,
+    queue: u16,
+    length: u32,
+) -> *mut NET_BUFFER_LIST {
+    let nbl = if receive.not_from_pool {
+        // SAFETY: an all-zero NBL/NB pair is a valid value.
+        let mut packet: Box<Packet> = Box::new(unsafe { std::mem::zeroed() });
+        packet.nbl.FirstNetBuffer = &raw mut packet.nb;
+        let nbl: *mut NET_BUFFER_LIST = &raw mut packet.nbl;
+        with_fake(|f| f.packets.push(packet));
+        nbl
+    } else {
+        let pool = nbl_pool(miniport);
+        let buffer = receive_bytes(queue, length).into_boxed_slice();
+        let mdl = NdisAllocateMdl(handle(miniport), buffer.as_ptr() as *mut c_void, length);
+        let nbl =
+            NdisAllocateNetBufferAndNetBufferList(handle(pool), 0, 0, mdl, 0, length as usize);
+        assert!(!nbl.is_null(), "the pool gave no NBL");
+        with_fake(|f| f.receive_nbls.push((nbl as usize, mdl as usize, buffer)));
+        nbl
+    };
+    // SAFETY: the NBL just allocated or built, which the fake owns.
+    let nbl_ref = unsafe { &mut *nbl };
+    // SAFETY: its NB, likewise.
+    let nb = unsafe { &mut *nbl_ref.FirstNetBuffer };
+    if receive.overrun != 0 {
+        // SAFETY: the ULONG view of the length the pool (or the zeroing) set.
+        let length = unsafe { nb.DataLength.DataLength };
+        nb.DataLength.DataLength = length + receive.overrun;
+    }
+    if receive.foreign_mdl {
+        // SAFETY: an all-zero MDL is a valid value (it describes nothing).
+        let mut mdl: Box<MDL> = Box::new(unsafe { std::mem::zeroed() });
+        nb.MdlChain = &raw mut *mdl;
+        nb.CurrentMdl = &raw mut *mdl;
+        with_fake(|f| f.foreign_mdls.push(mdl));
+    }
+    nbl_ref.SourceHandle =
+        if receive.no_source_handle { ptr::null_mut() } else { handle(miniport) };
+    nbl_ref.NetBufferListInfo[NetBufferListFilteringInfo] =
+        filtering_info_value(queue, 0) as *mut c_void;
+    if let Some((vlan, priority)) = receive.vlan {
+        nbl_ref.NetBufferListInfo[Ieee8021QNetBufferListInfo] =
+            ieee8021q_info_value(vlan, priority) as *mut c_void;
+    }
+    nbl
+}
+
 /// Indicates `receive` from the current context (the DISPATCH_LEVEL flag follows the IRQL).
 pub fn indicate_receive(receive: &Receive) {
-    let (miniport, head, count) = with_fake(|f| {
-        let mut previous: *mut NET_BUFFER_LIST = ptr::null_mut();
-        let start = f.packets.len();
-        for (queue, length) in &receive.nbls {
-            // SAFETY: an all-zero NBL/NB pair is a valid value.
-            let mut packet: Box<Packet> = Box::new(unsafe { std::mem::zeroed() });
-            packet.nb.DataLength.DataLength = *length;
-            packet.nbl.FirstNetBuffer = &raw mut packet.nb;
-            packet.nbl.SourceHandle =
-                if receive.no_source_handle { ptr::null_mut() } else { handle(f.miniport_handle) };
-            packet.nbl.NetBufferListInfo[NetBufferListFilteringInfo] =
-                filtering_info_value(*queue, 0) as *mut c_void;
-            f.packets.push(packet);
-        }
-        // Link them in order.
-        for i in (start..f.packets.len()).rev() {
-            f.packets[i].nbl.Next = previous;
-            previous = &raw mut f.packets[i].nbl;
-        }
-        (f.miniport_handle, previous, u32::try_from(receive.nbls.len()).unwrap_or(0))
-    });
+    let miniport = with_fake(|f| f.miniport_handle);
+    let nbls: Vec<*mut NET_BUFFER_LIST> = receive
+        .nbls
+        .iter()
+        .map(|&(queue, length)| receive_nbl(receive, miniport, queue, length))
+        .collect();
+    // Link them in order.
+    for pair in nbls.windows(2) {
+        // SAFETY: NBLs the fake owns.
+        unsafe { (*pair[0]).Next = pair[1] };
+    }
+    let head = nbls.first().copied().unwrap_or(ptr::null_mut());
+    let count = u32::try_from(receive.nbls.len()).unwrap_or(0);
     let at_dispatch = ndis_sim::sim::cpu::current().irql == ndis_sim::sim::cpu::DISPATCH_LEVEL;
     let mut flags = receive.flags;
     if at_dispatch != receive.wrong_dispatch_flag {
@@ -1103,12 +1228,33 @@ pub fn indicate_receive(receive: &Receive) {
     };
 }
 
+/// Frees the returned pool NBLs of a chain, with their MDLs and buffers (hand-built ones stay).
+fn free_returned(mut nbl: *mut NET_BUFFER_LIST) {
+    while !nbl.is_null() {
+        // SAFETY: an NBL of the chain NDIS returned, which the fake owns again.
+        let next = unsafe { (*nbl).Next };
+        let entry = with_fake(|f| {
+            let index = f.receive_nbls.iter().position(|(n, _, _)| *n == nbl as usize)?;
+            Some(f.receive_nbls.remove(index))
+        });
+        if let Some((_, mdl, buffer)) = entry {
+            // SAFETY: as above; the NBL is unlinked before it goes back to its pool.
+            unsafe { (*nbl).Next = ptr::null_mut() };
+            NdisFreeNetBufferList(nbl);
+            NdisFreeMdl(mdl as *mut MDL);
+            drop(buffer);
+        }
+        nbl = next;
+    }
+}
+
 unsafe extern "system" fn return_nbls(
     _context: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
     flags: u32,
 ) {
     with_fake(|f| f.returned.push((nbls as usize, flags)));
+    free_returned(nbls);
 }
 
 /// Builds an NBL chain of `count` NBLs for a send (kept alive by the fake).

@@ -12,4 +12,5 @@ mod exports;
 mod fake;
 mod interrupts;
 mod lifecycle;
+mod net_buffers;
 mod oids;

@@ -4,22 +4,23 @@
 use std::mem::offset_of;
 
 use vmqnic::ndis::{
-    self, NDIS_HANDLE, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
-    NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
-    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_RECEIVE_QUEUE_STATE, NDIS_STATUS, NDIS_STATUS_INDICATION,
-    NDIS_STATUS_NOT_ACCEPTED, NDIS_STATUS_PENDING, NDIS_STATUS_RECEIVE_QUEUE_STATE,
-    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER, NET_BUFFER_LIST,
-    NdisReceiveQueueOperationalStateDmaStopped, NetBufferListFilteringInfo,
+    self, Ieee8021QNetBufferListInfo, NDIS_HANDLE, NDIS_OBJECT_TYPE_STATUS_INDICATION,
+    NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+    NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_RECEIVE_QUEUE_STATE,
+    NDIS_STATUS, NDIS_STATUS_INDICATION, NDIS_STATUS_NOT_ACCEPTED, NDIS_STATUS_PENDING,
+    NDIS_STATUS_RECEIVE_QUEUE_STATE, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER,
+    NET_BUFFER_LIST, NdisReceiveQueueOperationalStateDmaStopped, NetBufferListFilteringInfo,
     OID_RECEIVE_FILTER_CLEAR_FILTER, OID_RECEIVE_FILTER_FREE_QUEUE, ULONG,
 };
 
+use super::nbl::{DataError, net_buffer_bytes};
 use super::{
     check_handle, check_irql, field, handle_rule, header_matches, irql_rule, read_header,
     read_versioned,
 };
 use crate::sim::cpu::{self, DISPATCH_LEVEL};
 use crate::sim::oid::completion_of;
-use crate::sim::state::{AdapterState, with_state};
+use crate::sim::state::{AdapterState, SimState, with_state};
 use crate::sim::{
     ReceiveIndicationRecord, ReceivedNbl, ReturnPolicy, SendCompletionRecord,
     StatusIndicationRecord, lifecycle, rules,
@@ -179,17 +180,28 @@ pub unsafe extern "system" fn NdisMOidRequestComplete(
 }
 const _: ndis::sig::NdisMOidRequestComplete = NdisMOidRequestComplete;
 
-/// Walks an NBL chain: the NBL addresses and their per-NB data lengths and filtering info.
+/// One NBL of a chain as [`walk_nbls`] found it.
+pub(crate) struct WalkedNbl {
+    /// `SourceHandle`.
+    pub(crate) source: usize,
+    /// The addresses of its NBs.
+    pub(crate) net_buffers: Vec<usize>,
+    /// What the record keeps (bytes and VLAN not yet filled in).
+    pub(crate) received: ReceivedNbl,
+}
+
+/// Walks an NBL chain: the NBL addresses, their NBs with their data lengths, and the
+/// filtering and 802.1Q info.
 ///
 /// # Safety
 /// `head` is NULL or the first of a chain of valid NBLs, each with a valid NB chain.
-pub(crate) unsafe fn walk_nbls(head: *const NET_BUFFER_LIST) -> Vec<(usize, usize, ReceivedNbl)> {
+pub(crate) unsafe fn walk_nbls(head: *const NET_BUFFER_LIST) -> Vec<WalkedNbl> {
     let mut out = Vec::new();
     let mut nbl = head;
     while !nbl.is_null() && out.len() < MAX_CHAIN {
         let at = nbl.cast_mut();
         // SAFETY: `nbl` is a valid NBL of the chain (caller), and each field address is inside
-        // it (so for the three reads below).
+        // it (so for the reads below).
         let next = unsafe {
             field::<_, *const NET_BUFFER_LIST>(at, offset_of!(NET_BUFFER_LIST, Next)).read()
         };
@@ -200,10 +212,13 @@ pub(crate) unsafe fn walk_nbls(head: *const NET_BUFFER_LIST) -> Vec<(usize, usiz
         // SAFETY: as above.
         let source =
             unsafe { field::<_, usize>(at, offset_of!(NET_BUFFER_LIST, SourceHandle)).read() };
-        let info = offset_of!(NET_BUFFER_LIST, NetBufferListInfo) + NetBufferListFilteringInfo * 8;
+        let info = |index: usize| offset_of!(NET_BUFFER_LIST, NetBufferListInfo) + index * 8;
         // SAFETY: as above.
-        let filtering = unsafe { field::<_, usize>(at, info).read() };
+        let filtering = unsafe { field::<_, usize>(at, info(NetBufferListFilteringInfo)).read() };
+        // SAFETY: as above.
+        let ieee8021q = unsafe { field::<_, usize>(at, info(Ieee8021QNetBufferListInfo)).read() };
         let mut data_lengths = Vec::new();
+        let mut net_buffers = Vec::new();
         let mut nb = first;
         while !nb.is_null() && data_lengths.len() < MAX_CHAIN {
             let at = nb.cast_mut();
@@ -213,21 +228,64 @@ pub(crate) unsafe fn walk_nbls(head: *const NET_BUFFER_LIST) -> Vec<(usize, usiz
             // SAFETY: as above; DataLength is the ULONG view of the length union.
             let length = unsafe { field::<_, u32>(at, offset_of!(NET_BUFFER, DataLength)).read() };
             data_lengths.push(length);
+            net_buffers.push(nb as usize);
             nb = next_nb;
         }
-        out.push((
-            nbl as usize,
+        out.push(WalkedNbl {
             source,
-            ReceivedNbl {
+            net_buffers,
+            received: ReceivedNbl {
                 address: nbl as usize,
                 queue_id: u16::try_from((filtering >> 16) & 0xFFFF).unwrap_or(0),
                 filter_id: u16::try_from(filtering & 0xFFFF).unwrap_or(0),
                 data_lengths,
+                frames: Vec::new(),
+                ieee8021q: (ieee8021q != 0).then(|| {
+                    (
+                        u16::try_from((ieee8021q >> 4) & 0xFFF).unwrap_or(0),
+                        u8::try_from(ieee8021q & 0x7).unwrap_or(0),
+                    )
+                }),
             },
-        ));
+        });
         nbl = next;
     }
     out
+}
+
+/// Reads the bytes of every NB of a received chain, recording a violation for each NB whose
+/// data cannot be read (the frames of that NBL stay empty).
+///
+/// # Safety
+/// Each NB address is a valid NB of the chain being indicated.
+unsafe fn read_received_bytes(s: &mut SimState, chain: &mut [WalkedNbl]) {
+    for walked in chain.iter_mut() {
+        let mut frames = Vec::new();
+        for &nb in &walked.net_buffers {
+            // SAFETY: a valid NB (caller); the MDLs' memory is the driver's receive buffers,
+            // which it keeps while the NBL is indicated.
+            match unsafe { net_buffer_bytes(s, nb as *const NET_BUFFER, &[]) } {
+                Ok(bytes) => frames.push(bytes),
+                Err(DataError::UnknownMdl(mdl)) => {
+                    s.violate(
+                        rules::RECEIVE_UNKNOWN_MDL,
+                        format!("NB {nb:#x}: MDL {mdl:#x} is not a live NdisAllocateMdl MDL"),
+                    );
+                    frames.clear();
+                    break;
+                }
+                Err(DataError::BeyondChain) => {
+                    s.violate(
+                        rules::RECEIVE_DATA_BEYOND_MDLS,
+                        format!("NB {nb:#x}: DataOffset + DataLength beyond its MDL chain"),
+                    );
+                    frames.clear();
+                    break;
+                }
+            }
+        }
+        walked.received.frames = frames;
+    }
 }
 
 /// `NdisMIndicateReceiveNetBufferLists`: checks the adapter is running, the count, the source
@@ -246,9 +304,28 @@ pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
     ReceiveFlags: ULONG,
 ) {
     // SAFETY: the caller's chain.
-    let chain = unsafe { walk_nbls(NetBufferList) };
+    let mut chain = unsafe { walk_nbls(NetBufferList) };
     let here = cpu::current();
     let return_now = with_state(|s| {
+        let held = s.held_nbls();
+        let mut already_held = false;
+        for walked in &chain {
+            let nbl = walked.received.address;
+            if !s.nbls.contains_key(&nbl) {
+                s.violate(
+                    rules::RECEIVE_NBL_NOT_FROM_POOL,
+                    format!("NBL {nbl:#x} is not a live NBL from one of the driver's pools"),
+                );
+            } else if held.contains(&nbl) {
+                already_held = true;
+                s.violate(
+                    rules::RECEIVE_NBL_ALREADY_INDICATED,
+                    format!("NBL {nbl:#x} is still held from an earlier indication"),
+                );
+            }
+        }
+        // SAFETY: the NBs of the caller's chain.
+        unsafe { read_received_bytes(s, &mut chain) };
         check_irql(s, irql_rule!(NdisMIndicateReceiveNetBufferLists), DISPATCH_LEVEL);
         check_handle(s, handle_rule!(NdisMIndicateReceiveNetBufferLists), MiniportAdapterHandle);
         if !matches!(s.adapter_state, AdapterState::Running | AdapterState::Pausing) {
@@ -270,7 +347,8 @@ pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
                 format!("ReceiveFlags {ReceiveFlags:#x} at {}", cpu::irql_name(here.irql)),
             );
         }
-        for (nbl, source, _) in &chain {
+        for WalkedNbl { source, received, .. } in &chain {
+            let nbl = received.address;
             if *source != s.miniport_handle {
                 s.violate(
                     rules::RECEIVE_SOURCE_HANDLE,
@@ -293,21 +371,26 @@ pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
             }
         }
         if ReceiveFlags & NDIS_RECEIVE_FLAGS_SINGLE_QUEUE != 0 {
-            let mut queues: Vec<u16> = chain.iter().map(|(_, _, n)| n.queue_id).collect();
+            let mut queues: Vec<u16> = chain.iter().map(|n| n.received.queue_id).collect();
             queues.dedup();
             if queues.len() > 1 {
                 s.violate(rules::RECEIVE_MIXED_QUEUES, format!("queues {queues:?} in one call"));
             }
         }
         s.receives.push(ReceiveIndicationRecord {
-            nbls: chain.iter().map(|(_, _, n)| n.clone()).collect(),
+            nbls: chain.into_iter().map(|n| n.received).collect(),
             count: NumberOfNetBufferLists,
             flags: ReceiveFlags,
             port: PortNumber,
             irql: here.irql,
             processor: here.processor,
         });
-        if ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 || NetBufferList.is_null() {
+        // A chain with an NBL the protocol already holds is not taken a second time (it will
+        // be returned once, with the earlier indication).
+        if ReceiveFlags & NDIS_RECEIVE_FLAGS_RESOURCES != 0
+            || NetBufferList.is_null()
+            || already_held
+        {
             return false;
         }
         let policy = s.config.as_ref().map(|c| c.receive_returns).unwrap_or_default();
@@ -339,8 +422,8 @@ pub unsafe extern "system" fn NdisMSendNetBufferListsComplete(
     let chain = unsafe { walk_nbls(NetBufferList) };
     let statuses: Vec<NDIS_STATUS> = chain
         .iter()
-        .map(|(nbl, _, _)| {
-            let at = *nbl as *mut NET_BUFFER_LIST;
+        .map(|n| {
+            let at = n.received.address as *mut NET_BUFFER_LIST;
             // SAFETY: each address is a valid NBL of the caller's chain.
             unsafe { field::<_, NDIS_STATUS>(at, offset_of!(NET_BUFFER_LIST, Status)).read() }
         })
@@ -348,7 +431,8 @@ pub unsafe extern "system" fn NdisMSendNetBufferListsComplete(
     with_state(|s| {
         check_irql(s, irql_rule!(NdisMSendNetBufferListsComplete), DISPATCH_LEVEL);
         check_handle(s, handle_rule!(NdisMSendNetBufferListsComplete), MiniportAdapterHandle);
-        for ((nbl, _, _), status) in chain.iter().zip(statuses) {
+        for (walked, status) in chain.iter().zip(statuses) {
+            let nbl = &walked.received.address;
             if !s.sends_outstanding.remove(nbl) {
                 s.violate(
                     rules::SEND_COMPLETE_NOT_OUTSTANDING,

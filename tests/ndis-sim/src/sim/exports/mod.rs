@@ -11,6 +11,7 @@ pub(crate) mod indications;
 mod interrupt;
 mod kernel;
 mod memory;
+pub(crate) mod nbl;
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::c_void;
@@ -39,6 +40,11 @@ pub use interrupt::{
 };
 pub use kernel::{KeGetCurrentProcessorNumberEx, KeStallExecutionProcessor};
 pub use memory::{NdisAllocateMemoryWithTagPriority, NdisFreeMemory};
+pub use nbl::{
+    NBL_BLOCK_NB_OFFSET, NBL_BLOCK_SIZE, NBL_INFO_ENTRIES, NdisAllocateMdl,
+    NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisFreeMdl,
+    NdisFreeNetBufferList, NdisFreeNetBufferListPool, SendFrame,
+};
 
 use super::cpu::{self, irql_name};
 use super::state::{Allocation, Owner, Phase, SimState, with_state};
@@ -71,6 +77,12 @@ exported! {
     NdisMDeregisterScatterGatherDma,
     NdisAllocateSharedMemory,
     NdisFreeSharedMemory,
+    NdisAllocateNetBufferListPool,
+    NdisFreeNetBufferListPool,
+    NdisAllocateNetBufferAndNetBufferList,
+    NdisFreeNetBufferList,
+    NdisAllocateMdl,
+    NdisFreeMdl,
     NdisMIndicateStatusEx,
     NdisMOidRequestComplete,
     NdisMIndicateReceiveNetBufferLists,
