@@ -645,7 +645,7 @@ fn receiving(receive: Receive, returns: ReturnPolicy) -> Sim {
     sim.load_driver(fake::driver_entry).unwrap();
     sim.start_device(GrantPolicy::AsRequested).unwrap();
     for queue in queues {
-        vmq_oids::make_running(&mut sim, u32::from(queue), u32::from(queue) + 100);
+        crate::vmq_oids::make_running(&mut sim, u32::from(queue), u32::from(queue) + 100);
     }
     sim.signal_message(2).unwrap();
     sim.deliver_interrupts(WAIT).unwrap();
@@ -786,7 +786,7 @@ fn queue_memory_freed_while_its_nbls_are_still_held() {
     });
     sim.load_driver(fake::driver_entry).unwrap();
     sim.start_device(GrantPolicy::AsRequested).unwrap();
-    vmq_oids::make_running(&mut sim, 5, 105);
+    crate::vmq_oids::make_running(&mut sim, 5, 105);
     sim.signal_message(2).unwrap();
     sim.deliver_interrupts(WAIT).unwrap();
     assert_eq!(sim.receive_indications().len(), 1, "one NBL of queue 5 is held by the protocol");
@@ -798,106 +798,6 @@ fn queue_memory_freed_while_its_nbls_are_still_held() {
 }
 
 // ---- Receives only on Running VM queues ---------------------------------------------------------
-
-/// The VMQ OIDs a protocol sends, as information buffers (the fake miniport accepts them all;
-/// the simulated NDIS tracks the queue states from their successful completions).
-mod vmq_oids {
-    use std::mem::{offset_of, size_of};
-
-    use ndis_sim::sim::{OidOutcome, OidRequest, Sim};
-    use vmqnic::ndis::{
-        NDIS_RECEIVE_FILTER_CLEAR_PARAMETERS, NDIS_RECEIVE_FILTER_PARAMETERS,
-        NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_ARRAY,
-        NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_PARAMETERS, NDIS_RECEIVE_QUEUE_FREE_PARAMETERS,
-        NDIS_RECEIVE_QUEUE_PARAMETERS, NDIS_STATUS_SUCCESS, OID_RECEIVE_FILTER_ALLOCATE_QUEUE,
-        OID_RECEIVE_FILTER_CLEAR_FILTER, OID_RECEIVE_FILTER_FREE_QUEUE,
-        OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE, OID_RECEIVE_FILTER_SET_FILTER,
-    };
-
-    fn put(buffer: &mut [u8], offset: usize, value: u32) {
-        buffer[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-    }
-
-    fn header(buffer: &mut [u8], revision: u8) {
-        let size = u16::try_from(buffer.len()).unwrap();
-        buffer[0] = 0x80;
-        buffer[1] = revision;
-        buffer[2..4].copy_from_slice(&size.to_le_bytes());
-    }
-
-    fn succeed(sim: &mut Sim, request: &OidRequest) {
-        let outcome = sim.oid_request(request).unwrap();
-        assert!(
-            matches!(outcome, OidOutcome::Completed(ref c) if c.status == NDIS_STATUS_SUCCESS),
-            "{outcome:?}"
-        );
-    }
-
-    pub fn allocate(sim: &mut Sim, queue: u32) {
-        let mut p = vec![0u8; size_of::<NDIS_RECEIVE_QUEUE_PARAMETERS>()];
-        header(&mut p, 3);
-        put(&mut p, offset_of!(NDIS_RECEIVE_QUEUE_PARAMETERS, QueueType), 1);
-        put(&mut p, offset_of!(NDIS_RECEIVE_QUEUE_PARAMETERS, QueueId), queue);
-        succeed(sim, &OidRequest::method(OID_RECEIVE_FILTER_ALLOCATE_QUEUE, &p, 0x448));
-    }
-
-    pub fn set_filter(sim: &mut Sim, queue: u32, filter: u32) {
-        let mut p = vec![0u8; size_of::<NDIS_RECEIVE_FILTER_PARAMETERS>()];
-        header(&mut p, 2);
-        put(&mut p, offset_of!(NDIS_RECEIVE_FILTER_PARAMETERS, FilterType), 1);
-        put(&mut p, offset_of!(NDIS_RECEIVE_FILTER_PARAMETERS, QueueId), queue);
-        put(&mut p, offset_of!(NDIS_RECEIVE_FILTER_PARAMETERS, FilterId), filter);
-        succeed(sim, &OidRequest::method(OID_RECEIVE_FILTER_SET_FILTER, &p, 0x2C));
-    }
-
-    pub fn allocation_complete(sim: &mut Sim, queue: u32) {
-        let array = size_of::<NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_ARRAY>();
-        let element = size_of::<NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_PARAMETERS>();
-        let mut p = vec![0u8; array + element];
-        header(&mut p[..array], 1);
-        put(
-            &mut p,
-            offset_of!(NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_ARRAY, FirstElementOffset),
-            u32::try_from(array).unwrap(),
-        );
-        put(&mut p, offset_of!(NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_ARRAY, NumElements), 1);
-        put(
-            &mut p,
-            offset_of!(NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_ARRAY, ElementSize),
-            u32::try_from(element).unwrap(),
-        );
-        header(&mut p[array..], 1);
-        put(
-            &mut p,
-            array + offset_of!(NDIS_RECEIVE_QUEUE_ALLOCATION_COMPLETE_PARAMETERS, QueueId),
-            queue,
-        );
-        let length = u32::try_from(p.len()).unwrap();
-        succeed(sim, &OidRequest::method(OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE, &p, length));
-    }
-
-    pub fn clear_filter(sim: &mut Sim, queue: u32, filter: u32) {
-        let mut p = vec![0u8; size_of::<NDIS_RECEIVE_FILTER_CLEAR_PARAMETERS>()];
-        header(&mut p, 1);
-        put(&mut p, offset_of!(NDIS_RECEIVE_FILTER_CLEAR_PARAMETERS, QueueId), queue);
-        put(&mut p, offset_of!(NDIS_RECEIVE_FILTER_CLEAR_PARAMETERS, FilterId), filter);
-        succeed(sim, &OidRequest::set(OID_RECEIVE_FILTER_CLEAR_FILTER, &p));
-    }
-
-    pub fn free(sim: &mut Sim, queue: u32) {
-        let mut p = vec![0u8; size_of::<NDIS_RECEIVE_QUEUE_FREE_PARAMETERS>()];
-        header(&mut p, 1);
-        put(&mut p, offset_of!(NDIS_RECEIVE_QUEUE_FREE_PARAMETERS, QueueId), queue);
-        succeed(sim, &OidRequest::set(OID_RECEIVE_FILTER_FREE_QUEUE, &p));
-    }
-
-    /// Allocate, filter, complete: the queue is Running.
-    pub fn make_running(sim: &mut Sim, queue: u32, filter: u32) {
-        allocate(sim, queue);
-        set_filter(sim, queue, filter);
-        allocation_complete(sim, queue);
-    }
-}
 
 /// Starts the fake and indicates one NBL of queue 7 after `prepare` ran the VMQ OIDs.
 fn receive_on_queue_7(prepare: impl FnOnce(&mut Sim)) -> Sim {
@@ -919,7 +819,7 @@ fn receive_on_queue_7(prepare: impl FnOnce(&mut Sim)) -> Sim {
 
 #[test]
 fn receives_on_a_running_queue_are_fine() {
-    let sim = receive_on_queue_7(|sim| vmq_oids::make_running(sim, 7, 70));
+    let sim = receive_on_queue_7(|sim| crate::vmq_oids::make_running(sim, 7, 70));
     assert_eq!(sim.violations(), vec![]);
 }
 
@@ -929,21 +829,21 @@ fn receives_on_a_queue_that_is_not_running() {
     let cases: [(&str, Prepare); 5] = [
         ("never allocated", |_| {}),
         ("no filter yet", |sim| {
-            vmq_oids::allocate(sim, 7);
-            vmq_oids::allocation_complete(sim, 7);
+            crate::vmq_oids::allocate(sim, 7);
+            crate::vmq_oids::allocation_complete(sim, 7);
         }),
         ("allocation not complete", |sim| {
-            vmq_oids::allocate(sim, 7);
-            vmq_oids::set_filter(sim, 7, 70);
+            crate::vmq_oids::allocate(sim, 7);
+            crate::vmq_oids::set_filter(sim, 7, 70);
         }),
         ("last filter cleared", |sim| {
-            vmq_oids::make_running(sim, 7, 70);
-            vmq_oids::clear_filter(sim, 7, 70);
+            crate::vmq_oids::make_running(sim, 7, 70);
+            crate::vmq_oids::clear_filter(sim, 7, 70);
         }),
         ("freed", |sim| {
-            vmq_oids::make_running(sim, 7, 70);
-            vmq_oids::clear_filter(sim, 7, 70);
-            vmq_oids::free(sim, 7);
+            crate::vmq_oids::make_running(sim, 7, 70);
+            crate::vmq_oids::clear_filter(sim, 7, 70);
+            crate::vmq_oids::free(sim, 7);
         }),
     ];
     for (case, prepare) in cases {

@@ -14,3 +14,4 @@ mod interrupts;
 mod lifecycle;
 mod net_buffers;
 mod oids;
+mod vmq_oids;

@@ -356,7 +356,8 @@ pub unsafe extern "system" fn NdisMIndicateReceiveNetBufferLists(
                 );
             }
         }
-        for (nbl, _, received) in &chain {
+        for WalkedNbl { received, .. } in &chain {
+            let nbl = received.address;
             let queue = u32::from(received.queue_id);
             if queue != 0
                 && !s.vmq_queues.get(&queue).is_some_and(super::super::vmq::QueueTrack::running)
