@@ -43,11 +43,16 @@ use super::{ALL_ONES, Registers, Stall};
 
 mod bringup;
 mod interrupts;
+mod rx;
+mod tx;
+pub mod vmdq;
 #[rustfmt::skip]
 pub mod regs;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod ring_tests;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +65,17 @@ pub use interrupts::{
     Causes, MSIX_OTHER_CAUSES, OtherCauses, SINGLE_VECTOR_CAUSES, configure_msix,
     configure_single_vector, disable_all_interrupts, disable_entry, enable_entry,
     line_interrupt_causes, other_causes, route_rx_queue, route_tx_queue,
+};
+pub use rx::{
+    DESCRIPTOR_SIZE, ERR_FRAME_MASK, ERR_IPE, ERR_L4E, MAX_DESCRIPTORS, MIN_DESCRIPTORS, Malformed,
+    QUEUE_ENABLE_POLL_US, QUEUE_ENABLE_POLLS, RING_ALIGNMENT, RingError, RxCompletion, RxCounters,
+    RxFrame, RxRing, WriteBack, parse_writeback,
+};
+pub use tx::{TxCounters, TxError, TxRing, start_transmitter};
+pub use vmdq::{
+    PoolOptions, RarSlots, VlanChange, VlanEntry, VlanTable, VlanTableError, clear_receive_address,
+    clear_vlan_filter, configure_vmdq, enable_pool_rx, enable_pool_tx, set_pool_options,
+    set_receive_address, set_vlan_filter, start_receiver, stop_receiver,
 };
 
 /// Why a device operation failed.
@@ -79,6 +95,16 @@ pub enum IgbError {
     PhyError,
     /// A queue number outside `0..`[`regs::NUM_QUEUES`].
     InvalidQueue(u8),
+    /// A VMDq pool outside `0..`[`regs::NUM_POOLS`].
+    InvalidPool(u8),
+    /// A filter slot outside its register array: a receive-address register (0..24) or a
+    /// VLAN VM filter (0..32).
+    InvalidSlot(u32),
+    /// A VLAN ID outside 1..=[`vmdq::MAX_VLAN_ID`].
+    InvalidVlan(u16),
+    /// A queue's enable bit (RXDCTL/TXDCTL.ENABLE) did not read back as written within the
+    /// bounded poll ([`QUEUE_ENABLE_POLLS`] × [`QUEUE_ENABLE_POLL_US`] µs).
+    QueueTimeout(u8),
     /// An interrupt vector (MSI-X table entry) outside `0..`[`regs::NUM_VECTORS`]: the IVAR
     /// vector field and the EICR/EIMS bits cannot express it.
     InvalidEntry(u32),
@@ -95,6 +121,12 @@ impl fmt::Display for IgbError {
             Self::PhyTimeout => f.write_str("the PHY (MDIC) access did not complete"),
             Self::PhyError => f.write_str("the PHY (MDIC) access failed"),
             Self::InvalidQueue(queue) => write!(f, "queue {queue} does not exist (0..16)"),
+            Self::InvalidPool(pool) => write!(f, "pool {pool} does not exist (0..8)"),
+            Self::InvalidSlot(slot) => write!(f, "filter slot {slot} does not exist"),
+            Self::InvalidVlan(vlan) => write!(f, "VLAN ID {vlan} is not 1..=4094"),
+            Self::QueueTimeout(queue) => {
+                write!(f, "queue {queue}'s enable bit did not follow the write")
+            }
             Self::InvalidEntry(entry) => {
                 write!(f, "interrupt vector {entry} cannot be routed (0..25)")
             }
