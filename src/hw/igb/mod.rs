@@ -1,4 +1,5 @@
-//! The Intel 82576 (PCI 8086:10C9, QEMU's `-device igb`): bring-up and interrupt routing.
+//! The Intel 82576 (PCI 8086:10C9, QEMU's `-device igb`): bring-up, interrupt routing, VMDq
+//! receive classification, and the RX/TX descriptor rings.
 //!
 //! Pure device logic in the style of Linux igb's `e1000_82575.c`: every function takes the
 //! register space as `&impl Registers` (and, where the hardware needs real time to pass, a
@@ -33,9 +34,15 @@
 //!    [`configure_single_vector`] for an MSI or line-based grant.
 //! 3. [`start_link`]; the link-status change arrives as an interrupt about 0.5 s later (QEMU's
 //!    autoneg timer, igb-qemu §3), and [`link_state`] says what it came up as.
-//! 4. In the ISRs: [`other_causes`] (MSI-X "other" message) or [`line_interrupt_causes`] (MSI or
+//! 4. Receive and transmit: [`configure_vmdq`] (receiver left off), [`set_receive_address`]
+//!    per filter (slots from [`RarSlots`], VLANs through [`VlanTable`]), [`RxRing::enable`] and
+//!    [`enable_pool_rx`] per pool, [`start_receiver`]; [`TxRing::enable`] and
+//!    [`start_transmitter`]. In the DPCs: [`RxRing::poll`] then [`RxRing::refill`] (one RDT
+//!    write per batch), [`TxRing::reclaim`]; on the send path [`TxRing::post`] then
+//!    [`TxRing::flush`] (one TDT write per batch). Ring memory is a [`crate::hw::DmaRegion`].
+//! 5. In the ISRs: [`other_causes`] (MSI-X "other" message) or [`line_interrupt_causes`] (MSI or
 //!    the line), [`disable_entry`] / [`enable_entry`] around the DPC.
-//! 5. On halt: [`disable_all_interrupts`], then [`reset`].
+//! 6. On halt: [`disable_all_interrupts`], then [`reset`].
 
 use core::fmt;
 
