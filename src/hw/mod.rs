@@ -5,9 +5,15 @@
 //! BAR NdisMMapIoSpace mapped. On Linux it is `READ_REGISTER_ULONG`/`WRITE_REGISTER_ULONG`,
 //! exported by the simulated ndis.sys, which forwards them to QEMU's emulated 82576. Tests of
 //! device logic can also supply a plain register file.
+//!
+//! Descriptor rings and packet buffers live in DMA memory, which device code reaches through
+//! [`DmaRegion`] (the driver backs it with NDIS shared memory, tests with QEMU's guest RAM).
 
+mod dma;
 pub mod igb;
 pub mod mmio;
+
+pub use dma::DmaRegion;
 
 /// 32-bit access to one device register space (a memory BAR), by byte offset.
 ///

@@ -41,7 +41,7 @@ pub const MDIC_POLL_US: u32 = 50;
 /// Reads `offset` until `done` accepts the value: at most `polls` reads, with `stall_us`
 /// between two reads (none before the first, so a device that is already done costs one read).
 /// `None` if it never was; [`IgbError::DeviceGone`] as soon as a read returns all-ones.
-fn poll(
+pub(super) fn poll(
     regs: &impl Registers,
     stall: &impl Stall,
     offset: u32,

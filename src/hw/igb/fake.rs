@@ -10,8 +10,8 @@ use super::regs::{
     CTRL, CTRL_GIO_MASTER_DISABLE, CTRL_RST, EECD, EECD_PRES, EERD, EERD_ADDR_SHIFT,
     EERD_DATA_SHIFT, EERD_DONE, EERD_START, EIAC, EICR, EICS, EIMC, EIMS, EITR, GPIE,
     GPIE_MSIX_MODE, GPIE_NSICR, IAM, ICR, ICR_INT_ASSERTED, ICS, IMC, IMS, MDIC, MDIC_ERROR,
-    MDIC_PHY_SHIFT, MDIC_READY, NUM_VECTORS, PHY_ADDRESS, RAH, RAH_AV, RAL, RXDCTL, RXDCTL_ENABLE,
-    STATUS, STATUS_GIO_MASTER_ENABLE,
+    MDIC_PHY_SHIFT, MDIC_READY, NUM_QUEUES, NUM_VECTORS, PHY_ADDRESS, RAH, RAH_AV, RAL, RXDCTL,
+    RXDCTL_ENABLE, STATUS, STATUS_GIO_MASTER_ENABLE, TXDCTL,
 };
 use crate::hw::{ALL_ONES, Registers, Stall};
 
@@ -64,6 +64,8 @@ pub(super) struct FakeIgb {
     /// EIAC behaves as on silicon (an ordinary register) instead of QEMU's OR-only, MSI-X-mode-only
     /// write (igb-qemu §6).
     pub(super) silicon_eiac: Cell<bool>,
+    /// RXDCTL/TXDCTL.ENABLE never sticks (a queue that does not start).
+    pub(super) queue_enable_stuck: Cell<bool>,
     /// Surprise removal: every read is all-ones, writes are lost.
     pub(super) gone: Cell<bool>,
     /// Becomes `gone` after this many more reads.
@@ -90,6 +92,7 @@ impl FakeIgb {
             master_stuck: Cell::new(false),
             msix_enabled: Cell::new(false),
             silicon_eiac: Cell::new(false),
+            queue_enable_stuck: Cell::new(false),
             gone: Cell::new(false),
             gone_after_reads: Cell::new(None),
             log: RefCell::new(Vec::new()),
@@ -273,6 +276,11 @@ impl FakeIgb {
                 if self.get(GPIE) & GPIE_MSIX_MODE != 0 {
                     self.or(EIAC, value);
                 }
+            }
+            _ if self.queue_enable_stuck.get()
+                && (0..NUM_QUEUES).any(|q| offset == RXDCTL(q) || offset == TXDCTL(q)) =>
+            {
+                self.set(offset, value & !RXDCTL_ENABLE);
             }
             _ => self.set(offset, value),
         }

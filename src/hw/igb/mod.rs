@@ -1,4 +1,5 @@
-//! The Intel 82576 (PCI 8086:10C9, QEMU's `-device igb`): bring-up and interrupt routing.
+//! The Intel 82576 (PCI 8086:10C9, QEMU's `-device igb`): bring-up, interrupt routing, VMDq
+//! receive classification, and the RX/TX descriptor rings.
 //!
 //! Pure device logic in the style of Linux igb's `e1000_82575.c`: every function takes the
 //! register space as `&impl Registers` (and, where the hardware needs real time to pass, a
@@ -33,9 +34,15 @@
 //!    [`configure_single_vector`] for an MSI or line-based grant.
 //! 3. [`start_link`]; the link-status change arrives as an interrupt about 0.5 s later (QEMU's
 //!    autoneg timer, igb-qemu §3), and [`link_state`] says what it came up as.
-//! 4. In the ISRs: [`other_causes`] (MSI-X "other" message) or [`line_interrupt_causes`] (MSI or
+//! 4. Receive and transmit: [`configure_vmdq`] (receiver left off), [`set_receive_address`]
+//!    per filter (slots from [`RarSlots`], VLANs through [`VlanTable`]), [`RxRing::enable`] and
+//!    [`enable_pool_rx`] per pool, [`start_receiver`]; [`TxRing::enable`] and
+//!    [`start_transmitter`]. In the DPCs: [`RxRing::poll`] then [`RxRing::refill`] (one RDT
+//!    write per batch), [`TxRing::reclaim`]; on the send path [`TxRing::post`] then
+//!    [`TxRing::flush`] (one TDT write per batch). Ring memory is a [`crate::hw::DmaRegion`].
+//! 5. In the ISRs: [`other_causes`] (MSI-X "other" message) or [`line_interrupt_causes`] (MSI or
 //!    the line), [`disable_entry`] / [`enable_entry`] around the DPC.
-//! 5. On halt: [`disable_all_interrupts`], then [`reset`].
+//! 6. On halt: [`disable_all_interrupts`], then [`reset`].
 
 use core::fmt;
 
@@ -43,12 +50,17 @@ use super::{ALL_ONES, Registers, Stall};
 
 mod bringup;
 mod interrupts;
+mod rx;
+mod tx;
+pub mod vmdq;
 #[rustfmt::skip]
 pub mod regs;
 mod stats;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod ring_tests;
 #[cfg(test)]
 mod tests;
 
@@ -62,7 +74,18 @@ pub use interrupts::{
     configure_single_vector, disable_all_interrupts, disable_entry, enable_entry,
     line_interrupt_causes, other_causes, route_rx_queue, route_tx_queue,
 };
+pub use rx::{
+    DESCRIPTOR_SIZE, ERR_FRAME_MASK, ERR_IPE, ERR_L4E, MAX_DESCRIPTORS, MIN_DESCRIPTORS, Malformed,
+    QUEUE_ENABLE_POLL_US, QUEUE_ENABLE_POLLS, RING_ALIGNMENT, RingError, RxCompletion, RxCounters,
+    RxFrame, RxRing, WriteBack, parse_writeback,
+};
 pub use stats::{StatisticsDelta, read_statistics};
+pub use tx::{TxCounters, TxError, TxRing, start_transmitter};
+pub use vmdq::{
+    PoolOptions, RarSlots, VlanChange, VlanEntry, VlanTable, VlanTableError, clear_receive_address,
+    clear_vlan_filter, configure_vmdq, enable_pool_rx, enable_pool_tx, set_pool_options,
+    set_receive_address, set_vlan_filter, start_receiver, stop_receiver,
+};
 
 /// Why a device operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +104,16 @@ pub enum IgbError {
     PhyError,
     /// A queue number outside `0..`[`regs::NUM_QUEUES`].
     InvalidQueue(u8),
+    /// A VMDq pool outside `0..`[`regs::NUM_POOLS`].
+    InvalidPool(u8),
+    /// A filter slot outside its register array: a receive-address register (0..24) or a
+    /// VLAN VM filter (0..32).
+    InvalidSlot(u32),
+    /// A VLAN ID outside 1..=[`vmdq::MAX_VLAN_ID`].
+    InvalidVlan(u16),
+    /// A queue's enable bit (RXDCTL/TXDCTL.ENABLE) did not read back as written within the
+    /// bounded poll ([`QUEUE_ENABLE_POLLS`] × [`QUEUE_ENABLE_POLL_US`] µs).
+    QueueTimeout(u8),
     /// An interrupt vector (MSI-X table entry) outside `0..`[`regs::NUM_VECTORS`]: the IVAR
     /// vector field and the EICR/EIMS bits cannot express it.
     InvalidEntry(u32),
@@ -97,6 +130,12 @@ impl fmt::Display for IgbError {
             Self::PhyTimeout => f.write_str("the PHY (MDIC) access did not complete"),
             Self::PhyError => f.write_str("the PHY (MDIC) access failed"),
             Self::InvalidQueue(queue) => write!(f, "queue {queue} does not exist (0..16)"),
+            Self::InvalidPool(pool) => write!(f, "pool {pool} does not exist (0..8)"),
+            Self::InvalidSlot(slot) => write!(f, "filter slot {slot} does not exist"),
+            Self::InvalidVlan(vlan) => write!(f, "VLAN ID {vlan} is not 1..=4094"),
+            Self::QueueTimeout(queue) => {
+                write!(f, "queue {queue}'s enable bit did not follow the write")
+            }
             Self::InvalidEntry(entry) => {
                 write!(f, "interrupt vector {entry} cannot be routed (0..25)")
             }

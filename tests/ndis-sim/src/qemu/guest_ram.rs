@@ -84,8 +84,13 @@ impl GuestRam {
 
     /// The host address of `len` bytes of guest RAM at `gpa`, for code that accesses DMA
     /// memory directly (the simulated NdisAllocateSharedMemory hands it to the driver, which
-    /// reads and writes descriptors there while the device DMAs into the same bytes).
-    pub(crate) fn host_address(&self, gpa: u64, len: usize) -> Result<*mut u8> {
+    /// reads and writes descriptors there while the device DMAs into the same bytes; device
+    /// tests build the driver's DMA regions over it).
+    ///
+    /// The pointer stays valid while this `GuestRam` lives. QEMU writes those bytes at any
+    /// time, so access them only with volatile or atomic operations, or while the device
+    /// cannot be writing them.
+    pub fn host_address(&self, gpa: u64, len: usize) -> Result<*mut u8> {
         let offset = self.offset_of(gpa, len)?;
         Ok(self.ptr_at(offset))
     }
