@@ -14,4 +14,5 @@ mod interrupts;
 mod lifecycle;
 mod net_buffers;
 mod oids;
+mod rules_coverage;
 mod vmq_oids;
