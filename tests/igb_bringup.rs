@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use ndis_sim::qemu::desc::{self, DESC_SIZE};
 use ndis_sim::qemu::pci::CAP_ID_MSI;
-use ndis_sim::qemu::{BarLayout, Igb, MacAddress, MsixMailbox, Qemu, QemuConfig, RxRing};
+use ndis_sim::qemu::{
+    BarLayout, Igb, MacAddress, MsixMailbox, Qemu, QemuConfig, QemuRegisters, RxRing, SleepStall,
+};
+use vmqnic::hw::Registers;
 use vmqnic::hw::igb::{self, IgbError, LinkState, regs};
-use vmqnic::hw::{ALL_ONES, Registers, Stall};
 
 /// The permanent MAC given to QEMU. Not QEMU's default 52:54:00:12:34:56, so reading it back
 /// proves it came from this device's EEPROM/RAR0.
@@ -26,30 +28,6 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long to watch for a message that must not come. Messages are stored before the qtest
 /// write that caused them returns (igb-qemu §6, §7), so this only covers scheduling noise.
 const SILENCE: Duration = Duration::from_millis(150);
-
-/// `vmqnic::hw::Registers` over the backend's BAR0 access. As the trait requires, an offset the
-/// backend refuses reads as all-ones and is not written; so does any access once QEMU has gone,
-/// which is exactly what a surprise-removed device looks like to the driver.
-struct QemuRegisters<'a>(&'a Igb);
-
-impl Registers for QemuRegisters<'_> {
-    fn read32(&self, offset: u32) -> u32 {
-        self.0.reg_read(offset).unwrap_or(ALL_ONES)
-    }
-
-    fn write32(&self, offset: u32, value: u32) {
-        let _ = self.0.reg_write(offset, value);
-    }
-}
-
-/// `vmqnic::hw::Stall` as a sleep: under TCG the device's timers run in wall-clock time.
-struct SleepStall;
-
-impl Stall for SleepStall {
-    fn stall_us(&self, us: u32) {
-        std::thread::sleep(Duration::from_micros(u64::from(us)));
-    }
-}
 
 fn start(netdev: bool) -> Igb {
     let config = QemuConfig { mac: MacAddress(MAC), netdev, ..QemuConfig::default() };

@@ -11,11 +11,13 @@
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use ndis_sim::qemu::{BarLayout, Igb, MacAddress, Qemu, QemuConfig, RegisterCounts};
+use ndis_sim::qemu::{
+    BarLayout, Igb, MacAddress, Qemu, QemuConfig, QemuRegisters, RegisterCounts, SleepStall,
+};
+use vmqnic::hw::DmaRegion;
 use vmqnic::hw::igb::{
     self, PoolOptions, RarSlots, RxCompletion, RxRing, TxError, TxRing, VlanTable, regs,
 };
-use vmqnic::hw::{ALL_ONES, DmaRegion, Registers, Stall};
 
 const MAC: [u8; 6] = [0x02, 0x76, 0x6D, 0x71, 0x6E, 0x63];
 const POOL1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -26,26 +28,6 @@ const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xAA];
 const BUFFER_SIZE: u32 = 2048;
 const LINK_TIMEOUT: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_secs(2);
-
-struct QemuRegisters<'a>(&'a Igb);
-
-impl Registers for QemuRegisters<'_> {
-    fn read32(&self, offset: u32) -> u32 {
-        self.0.reg_read(offset).unwrap_or(ALL_ONES)
-    }
-
-    fn write32(&self, offset: u32, value: u32) {
-        let _ = self.0.reg_write(offset, value);
-    }
-}
-
-struct SleepStall;
-
-impl Stall for SleepStall {
-    fn stall_us(&self, us: u32) {
-        std::thread::sleep(Duration::from_micros(u64::from(us)));
-    }
-}
 
 /// Zeroed guest RAM for DMA, as the driver's region type: the CPU side through the shared
 /// mapping, the device side at its guest-physical address.

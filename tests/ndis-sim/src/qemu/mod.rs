@@ -17,6 +17,7 @@
 //!   harness-side RX ring for self-tests.
 
 pub mod desc;
+mod driver_seams;
 mod error;
 mod gpa_alloc;
 mod guest_ram;
@@ -29,6 +30,7 @@ pub mod regs;
 mod rx_ring;
 mod spawner;
 
+pub use driver_seams::{QemuRegisters, SleepStall};
 pub use error::{Error, QEMU_REQUIREMENT, Result};
 pub use gpa_alloc::{Allocation, GpaAllocator, GpaRange, PAGE_SIZE};
 pub use guest_ram::{FIRST_DMA_ADDRESS, GuestRam, NOT_RAM_FOR_DMA};

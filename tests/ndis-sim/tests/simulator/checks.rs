@@ -636,21 +636,7 @@ fn calls_above_their_irql() {
 
 // ---- Receive and send --------------------------------------------------------------------------
 
-fn receiving(receive: Receive, returns: ReturnPolicy) -> Sim {
-    let mut sim =
-        Sim::start(SimConfig { receive_returns: returns, ..SimConfig::with_groups(&[2]) });
-    let queues: std::collections::BTreeSet<u16> =
-        receive.nbls.iter().map(|(queue, _)| *queue).filter(|q| *q != 0).collect();
-    fake::reset(Behaviour { dpc_receive: Some(receive), ..Behaviour::default() });
-    sim.load_driver(fake::driver_entry).unwrap();
-    sim.start_device(GrantPolicy::AsRequested).unwrap();
-    for queue in queues {
-        crate::vmq_oids::make_running(&mut sim, u32::from(queue), u32::from(queue) + 100);
-    }
-    sim.signal_message(2).unwrap();
-    sim.deliver_interrupts(WAIT).unwrap();
-    sim
-}
+use crate::fake::receiving;
 
 #[test]
 fn a_clean_receive_indication_is_recorded_and_returned() {

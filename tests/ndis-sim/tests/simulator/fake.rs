@@ -1196,6 +1196,25 @@ fn receive_nbl(
     nbl
 }
 
+/// Starts the fake with `receive` for its DPC, brings every VM queue the receive names to
+/// Running (through the VMQ OIDs), raises message 2 and delivers it: one receive indication.
+pub fn receiving(receive: Receive, returns: ndis_sim::sim::ReturnPolicy) -> ndis_sim::sim::Sim {
+    use ndis_sim::sim::{GrantPolicy, Sim, SimConfig};
+    let mut sim =
+        Sim::start(SimConfig { receive_returns: returns, ..SimConfig::with_groups(&[2]) });
+    let queues: std::collections::BTreeSet<u16> =
+        receive.nbls.iter().map(|(queue, _)| *queue).filter(|q| *q != 0).collect();
+    reset(Behaviour { dpc_receive: Some(receive), ..Behaviour::default() });
+    sim.load_driver(driver_entry).unwrap();
+    sim.start_device(GrantPolicy::AsRequested).unwrap();
+    for queue in queues {
+        crate::vmq_oids::make_running(&mut sim, u32::from(queue), u32::from(queue) + 100);
+    }
+    sim.signal_message(2).unwrap();
+    sim.deliver_interrupts(std::time::Duration::from_secs(2)).unwrap();
+    sim
+}
+
 /// Indicates `receive` from the current context (the DISPATCH_LEVEL flag follows the IRQL).
 pub fn indicate_receive(receive: &Receive) {
     let miniport = with_fake(|f| f.miniport_handle);

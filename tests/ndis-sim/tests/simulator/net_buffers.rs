@@ -292,21 +292,7 @@ fn pools_nbls_and_mdls_allocated_above_dispatch_level() {
 
 // ---- Receive indications: bytes, VLAN, pool NBLs ----------------------------------------------
 
-fn receiving(receive: Receive, returns: ReturnPolicy) -> Sim {
-    let mut sim =
-        Sim::start(SimConfig { receive_returns: returns, ..SimConfig::with_groups(&[2]) });
-    let queues: std::collections::BTreeSet<u16> =
-        receive.nbls.iter().map(|(queue, _)| *queue).filter(|q| *q != 0).collect();
-    fake::reset(Behaviour { dpc_receive: Some(receive), ..Behaviour::default() });
-    sim.load_driver(fake::driver_entry).unwrap();
-    sim.start_device(GrantPolicy::AsRequested).unwrap();
-    for queue in queues {
-        crate::vmq_oids::make_running(&mut sim, u32::from(queue), u32::from(queue) + 100);
-    }
-    sim.signal_message(2).unwrap();
-    sim.deliver_interrupts(WAIT).unwrap();
-    sim
-}
+use crate::fake::receiving;
 
 #[test]
 fn received_frames_are_read_through_their_mdls_with_the_stripped_vlan() {
