@@ -111,6 +111,15 @@ pub enum Error {
     Device(String),
 }
 
+/// A socket read that found nothing yet (non-blocking or timed out) or was interrupted: try
+/// again rather than fail.
+pub(crate) fn is_transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Error::Io { context: context.into(), source }

@@ -181,13 +181,7 @@ impl Netdev {
                     });
                 }
                 Ok(n) => decoder.push(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if super::error::is_transient(&e) => {}
                 Err(e) => return Err(Error::io("reading the netdev socket", e)),
             }
         }

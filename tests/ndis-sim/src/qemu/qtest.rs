@@ -324,13 +324,7 @@ impl QtestConn {
                     // Whatever else is already there is read without waiting again.
                     wait = Duration::ZERO;
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if super::error::is_transient(&e) => {}
                 Err(e) => {
                     self.broken = Some(format!("qtest read failed: {e}"));
                     return Err(Error::Io {
@@ -385,13 +379,7 @@ impl QtestConn {
                     });
                 }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if super::error::is_transient(&e) => {}
                 Err(e) => {
                     self.broken = Some(format!("qtest read failed: {e}"));
                     return Err(Error::Io {
@@ -479,50 +467,56 @@ impl QtestSession<'_> {
 
     /// Reads guest memory with `b64read` (split into several commands when large).
     pub fn b64read(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
-        check_range(addr, buf.len())?;
-        let mut gpa = addr;
-        for chunk in buf.chunks_mut(MAX_TRANSFER_PER_COMMAND) {
-            let line = format!("b64read {gpa:#x} {:#x}", chunk.len());
-            let payload = self.conn.command(&line)?;
-            let data = base64_decode(&payload)
-                .and_then(|d| {
-                    if d.len() == chunk.len() {
-                        Ok(d)
-                    } else {
-                        Err(format!("{} bytes decoded, {} requested", d.len(), chunk.len()))
-                    }
-                })
-                .map_err(|problem| Error::Protocol {
-                    command: line.clone(),
-                    reply: shorten(&payload),
-                    problem,
-                })?;
-            chunk.copy_from_slice(&data);
-            gpa += chunk.len() as u64;
-        }
-        Ok(())
+        self.read_in_chunks(
+            addr,
+            buf,
+            |gpa, len| format!("b64read {gpa:#x} {len:#x}"),
+            |payload, len| {
+                let data = base64_decode(payload)?;
+                if data.len() == len {
+                    Ok(data)
+                } else {
+                    Err(format!("{} bytes decoded, {len} requested", data.len()))
+                }
+            },
+        )
     }
 
     /// Writes guest memory with `b64write` (split into several commands when large).
     pub fn b64write(&mut self, addr: u64, data: &[u8]) -> Result<()> {
-        check_range(addr, data.len())?;
-        let mut gpa = addr;
-        for chunk in data.chunks(MAX_TRANSFER_PER_COMMAND) {
-            let line = format!("b64write {gpa:#x} {:#x} {}", chunk.len(), base64_encode(chunk));
-            self.conn.command(&line)?;
-            gpa += chunk.len() as u64;
-        }
-        Ok(())
+        self.write_in_chunks(addr, data, |gpa, chunk| {
+            format!("b64write {gpa:#x} {:#x} {}", chunk.len(), base64_encode(chunk))
+        })
     }
 
     /// Reads guest memory with the plain `read` command (hex reply).
     pub fn read_hex(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_in_chunks(addr, buf, |gpa, len| format!("read {gpa:#x} {len:#x}"), hex_decode)
+    }
+
+    /// Writes guest memory with the plain `write` command (hex argument).
+    pub fn write_hex(&mut self, addr: u64, data: &[u8]) -> Result<()> {
+        self.write_in_chunks(addr, data, |gpa, chunk| {
+            format!("write {gpa:#x} {:#x} 0x{}", chunk.len(), hex_encode(chunk))
+        })
+    }
+
+    /// Reads `buf` from guest memory at `addr`, one command of at most
+    /// `MAX_TRANSFER_PER_COMMAND` bytes at a time: `command(gpa, len)` asks for a chunk and
+    /// `decode(reply, len)` turns the reply into exactly `len` bytes.
+    fn read_in_chunks(
+        &mut self,
+        addr: u64,
+        buf: &mut [u8],
+        command: impl Fn(u64, usize) -> String,
+        decode: impl Fn(&str, usize) -> std::result::Result<Vec<u8>, String>,
+    ) -> Result<()> {
         check_range(addr, buf.len())?;
         let mut gpa = addr;
         for chunk in buf.chunks_mut(MAX_TRANSFER_PER_COMMAND) {
-            let line = format!("read {gpa:#x} {:#x}", chunk.len());
+            let line = command(gpa, chunk.len());
             let payload = self.conn.command(&line)?;
-            let data = hex_decode(&payload, chunk.len()).map_err(|problem| Error::Protocol {
+            let data = decode(&payload, chunk.len()).map_err(|problem| Error::Protocol {
                 command: line.clone(),
                 reply: shorten(&payload),
                 problem,
@@ -533,13 +527,18 @@ impl QtestSession<'_> {
         Ok(())
     }
 
-    /// Writes guest memory with the plain `write` command (hex argument).
-    pub fn write_hex(&mut self, addr: u64, data: &[u8]) -> Result<()> {
+    /// Writes `data` to guest memory at `addr`, one `command(gpa, chunk)` per chunk of at most
+    /// `MAX_TRANSFER_PER_COMMAND` bytes.
+    fn write_in_chunks(
+        &mut self,
+        addr: u64,
+        data: &[u8],
+        command: impl Fn(u64, &[u8]) -> String,
+    ) -> Result<()> {
         check_range(addr, data.len())?;
         let mut gpa = addr;
         for chunk in data.chunks(MAX_TRANSFER_PER_COMMAND) {
-            let line = format!("write {gpa:#x} {:#x} 0x{}", chunk.len(), hex_encode(chunk));
-            self.conn.command(&line)?;
+            self.conn.command(&command(gpa, chunk))?;
             gpa += chunk.len() as u64;
         }
         Ok(())
