@@ -45,7 +45,8 @@ fn dma<'a>(igb: &'a Igb, len: usize, tag: &'static str) -> DmaRegion<'a> {
 fn rx_ring(igb: &Igb, queue: u8, count: u16) -> RxRing<'_> {
     let descriptors = dma(igb, usize::from(count) * 16, "rx descriptors");
     let buffers = dma(igb, usize::from(count) * BUFFER_SIZE as usize, "rx buffers");
-    RxRing::new(queue, descriptors, buffers, count, BUFFER_SIZE).unwrap()
+    let slots = Vec::leak(vec![0; usize::from(count)]);
+    RxRing::new(queue, descriptors, buffers, slots, count, BUFFER_SIZE).unwrap()
 }
 
 fn tx_ring(igb: &Igb, queue: u8, count: u16) -> TxRing<'_> {

@@ -97,6 +97,18 @@ impl<'a> DmaRegion<'a> {
         self.virt.as_ptr() as usize
     }
 
+    /// The CPU address of the byte at `offset`, if inside the region. Only an address: what
+    /// may be done through it is the caller's business (an MDL describing a receive buffer,
+    /// whose bytes NDIS reads while the driver does not re-arm it).
+    #[must_use]
+    pub fn address_at(&self, offset: usize) -> Option<NonNull<u8>> {
+        if offset >= self.len {
+            return None;
+        }
+        // wrapping_add is address arithmetic only; the bounds check keeps it inside.
+        NonNull::new(self.virt.as_ptr().wrapping_add(offset))
+    }
+
     /// A pointer to the aligned `u32` at `offset`, if the region holds one there.
     fn dword(&self, offset: usize) -> Option<*mut u32> {
         let end = offset.checked_add(4)?;

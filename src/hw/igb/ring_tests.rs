@@ -182,7 +182,8 @@ fn rings_refuse_memory_and_sizes_that_do_not_fit() {
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(64 * 2048);
     let rx = |queue, count, bsize, dphys, bphys| {
-        RxRing::new(queue, desc.region(dphys), bufs.region(bphys), count, bsize).map(|_| ())
+        RxRing::new(queue, desc.region(dphys), bufs.region(bphys), slots(), count, bsize)
+            .map(|_| ())
     };
     assert_eq!(rx(0, 16, BSIZE, DESC_PHYS, BUF_PHYS), Ok(()));
     assert_eq!(rx(16, 16, BSIZE, DESC_PHYS, BUF_PHYS), Err(RingError::InvalidQueue(16)));
@@ -240,6 +241,11 @@ impl FakeRxEngine<'_> {
     }
 }
 
+/// A slot table for a test ring (leaked: a few bytes per test).
+fn slots() -> &'static mut [u16] {
+    Vec::leak(vec![0; usize::from(super::MAX_DESCRIPTORS)])
+}
+
 fn payload(n: u32) -> Vec<u8> {
     let len = 60 + (n * 7) % 1400;
     (0..len).map(|i| (i ^ n.wrapping_mul(31)).to_le_bytes()[0]).collect()
@@ -251,7 +257,7 @@ fn enable_programs_the_queue_and_arms_all_but_one_descriptor() {
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(16 * 2048);
     let mut ring =
-        RxRing::new(3, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 16, BSIZE).unwrap();
+        RxRing::new(3, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
     let writes = fake.writes();
     assert_eq!(writes.first(), Some(&(RXDCTL(3), 0)), "queue off while reprogrammed");
@@ -280,7 +286,8 @@ fn enable_and_disable_poll_boundedly_for_the_queue_enable_bit() {
     let fake = FakeIgb::new(MAC);
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(16 * 2048);
-    let mut rx = RxRing::new(1, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 8, BSIZE).unwrap();
+    let mut rx =
+        RxRing::new(1, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     fake.queue_enable_stuck.set(true);
     let stall = CountingStall::default();
     assert_eq!(rx.enable(&fake, &stall), Err(IgbError::QueueTimeout(1)));
@@ -305,7 +312,8 @@ fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
     let fake = FakeIgb::new(MAC);
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(8 * 2048);
-    let mut ring = RxRing::new(2, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 8, BSIZE).unwrap();
+    let mut ring =
+        RxRing::new(2, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
     let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 2, count: 8, head: 0 };
     let mut out = [RxCompletion::EMPTY; 8];
@@ -353,7 +361,7 @@ fn the_budget_limits_a_poll_and_the_rest_waits() {
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(16 * 2048);
     let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 16, BSIZE).unwrap();
+        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
     let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 16, head: 0 };
     for n in 0..5 {
@@ -375,7 +383,7 @@ fn malformed_descriptors_are_dropped_and_counted_and_continuations_with_them() {
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(16 * 2048);
     let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 16, BSIZE).unwrap();
+        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
     let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 16, head: 0 };
     let big = [0xAB; 2048];
@@ -410,7 +418,8 @@ fn frame_refuses_slots_software_does_not_own() {
     let fake = FakeIgb::new(MAC);
     let desc = FakeDma::new(4096);
     let bufs = FakeDma::new(8 * 2048);
-    let mut ring = RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), 8, BSIZE).unwrap();
+    let mut ring =
+        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
     let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 8, head: 0 };
     let mut out = [RxCompletion::EMPTY; 8];
@@ -431,6 +440,62 @@ fn frame_refuses_slots_software_does_not_own() {
     forged.slot = 7;
     forged.frame.length = 60;
     assert_eq!(ring.frame(&forged), None);
+}
+
+#[test]
+fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
+    let fake = FakeIgb::new(MAC);
+    let desc = FakeDma::new(4096);
+    // 8 descriptors, 12 buffers: 4 spares.
+    let bufs = FakeDma::new(12 * 2048);
+    let mut ring =
+        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
+    assert_eq!((ring.count(), ring.buffer_count()), (8, 12));
+    ring.enable(&fake, &CountingStall::default()).unwrap();
+    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 8, head: 0 };
+    for n in 0..3 {
+        assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
+    }
+    let mut out = [RxCompletion::EMPTY; 8];
+    assert_eq!(ring.poll(&mut out), 3);
+    assert_eq!(
+        out[..3].iter().map(|c| (c.slot, c.buffer)).collect::<Vec<_>>(),
+        [(0, 0), (1, 1), (2, 2)]
+    );
+    // Lend buffers 0..3 out. Slot 7 (the old spare descriptor) keeps buffer 7; slot 0 gets
+    // the only spare buffer, 8; slot 1 finds none and the refill stops there.
+    let mut spares = vec![8u16];
+    let mut asked = Vec::new();
+    fake.clear_log();
+    let given = ring.refill_with(&fake, |slot, held| {
+        asked.push((slot, held));
+        if slot == 7 { Some(held) } else { spares.pop() }
+    });
+    assert_eq!(given, 2);
+    assert_eq!(asked, [(7, 7), (0, 0), (1, 1)]);
+    assert_eq!(fake.writes(), [(RDT(0), 1)], "one tail write, after the last armed slot");
+    assert_eq!((ring.slot_buffer(0), ring.slot_buffer(1)), (Some(8), Some(1)));
+    assert_eq!(ring.to_refill(), 1, "slot 1 waits for a buffer");
+    // The device writes the next frames into the exchanged buffers: slot 3.. then 0 wraps.
+    for n in 3..8 {
+        assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
+    }
+    assert!(engine.receive(&fake, &payload(8), DD | EOP, 0), "slot 0 holds buffer 8 now");
+    assert!(!engine.receive(&fake, &payload(9), DD | EOP, 0), "slot 1 was never re-armed");
+    assert_eq!(ring.poll(&mut out), 6);
+    let last = out[5];
+    assert_eq!((last.slot, last.buffer), (0, 8));
+    assert_eq!(ring.frame(&last), Some(&payload(8)[..]));
+    let expected = 8 * 2048;
+    assert_eq!(bufs.read(expected, payload(8).len()), payload(8));
+    // A completion naming a buffer the slot no longer holds is refused.
+    let mut stale = last;
+    stale.buffer = 0;
+    assert_eq!(ring.frame(&stale), None);
+    // A buffer number out of range stops the refill like a missing one.
+    assert_eq!(ring.refill_with(&fake, |_, _| Some(12)), 0);
+    assert_eq!(ring.buffer_address(12), None);
+    assert!(ring.buffer_address(11).is_some());
 }
 
 // ---- TX ring --------------------------------------------------------------------------------

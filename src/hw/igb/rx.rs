@@ -18,6 +18,16 @@
 //! what does not fit, so one tail write per batch loses nothing where one per descriptor does
 //! (igb-qemu §8).
 //!
+//! # Buffers are not tied to descriptors
+//!
+//! The ring has at least as many buffers as descriptors, and records which buffer each
+//! descriptor was armed with. A received buffer can therefore be lent out (to NDIS, inside an
+//! NBL, zero-copy) and its descriptor re-armed with a *different* free buffer:
+//! [`RxRing::refill_with`] asks the caller, descriptor by descriptor, which buffer to arm it
+//! with. NDIS returns NBLs in any order, so a fixed buffer per descriptor would stall the ring
+//! behind the oldest NBL a protocol keeps. [`RxRing::refill`] is the simple case: every
+//! descriptor keeps its buffer (the frame was copied out, or never left).
+//!
 //! # No register on the receive path
 //!
 //! Completion is seen in memory (DD in the write-back's status dword, written last by the
@@ -166,16 +176,22 @@ pub fn parse_writeback(desc: &[u8; DESCRIPTOR_SIZE], buffer_size: u32) -> WriteB
 /// One received frame, as [`RxRing::poll`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxCompletion {
-    /// The descriptor (and buffer) index; [`RxRing::frame`] gives its bytes.
+    /// The descriptor index.
     pub slot: u16,
+    /// The buffer the descriptor was armed with, which holds the frame; [`RxRing::frame`]
+    /// gives its bytes.
+    pub buffer: u16,
     /// What the write-back said.
     pub frame: RxFrame,
 }
 
 impl RxCompletion {
     /// A placeholder for the caller's completion array.
-    pub const EMPTY: Self =
-        Self { slot: 0, frame: RxFrame { length: 0, vlan: None, packet_type: 0, status_error: 0 } };
+    pub const EMPTY: Self = Self {
+        slot: 0,
+        buffer: 0,
+        frame: RxFrame { length: 0, vlan: None, packet_type: 0, status_error: 0 },
+    };
 }
 
 /// Receive statistics of one ring, counted in software (QEMU counts no RX drops, §12).
@@ -226,6 +242,8 @@ pub enum RingError {
     DescriptorsTooSmall,
     /// The buffer region is smaller than `count` × the buffer size.
     BuffersTooSmall,
+    /// The table recording each descriptor's buffer has fewer than `count` entries.
+    SlotTableTooSmall,
     /// A region's physical address is not [`RING_ALIGNMENT`]-aligned, or the descriptors'
     /// CPU address is not 16-byte aligned.
     Misaligned,
@@ -276,7 +294,11 @@ pub struct RxRing<'a> {
     queue: u8,
     descriptors: DmaRegion<'a>,
     buffers: DmaRegion<'a>,
+    /// `slot_buffers[slot]`: the buffer descriptor `slot` is (or was last) armed with.
+    slot_buffers: &'a mut [u16],
     count: u16,
+    /// Buffers in `buffers` (at least `count`, at most `u16::MAX`).
+    buffer_count: u16,
     buffer_size: u32,
     /// The next descriptor the device will write back.
     next_to_clean: u16,
@@ -288,8 +310,10 @@ pub struct RxRing<'a> {
 }
 
 impl<'a> RxRing<'a> {
-    /// A ring of `count` descriptors in `descriptors` and `count` buffers of `buffer_size`
-    /// bytes in `buffers` (buffer i at offset i × `buffer_size`) for RX queue `queue`.
+    /// A ring of `count` descriptors in `descriptors` for RX queue `queue`, with as many
+    /// `buffer_size`-byte buffers as fit in `buffers` (buffer b at offset b × `buffer_size`;
+    /// at least `count`, at most `u16::MAX` are used). `slot_buffers` (at least `count`
+    /// entries) records which buffer each descriptor holds; descriptor i starts with buffer i.
     /// Nothing is written to memory or the device until [`enable`](Self::enable).
     ///
     /// # Errors
@@ -298,15 +322,27 @@ impl<'a> RxRing<'a> {
         queue: u8,
         descriptors: DmaRegion<'a>,
         buffers: DmaRegion<'a>,
+        slot_buffers: &'a mut [u16],
         count: u16,
         buffer_size: u32,
     ) -> Result<Self, RingError> {
         check_ring(queue, &descriptors, &buffers, count, buffer_size)?;
+        if slot_buffers.len() < usize::from(count) {
+            return Err(RingError::SlotTableTooSmall);
+        }
+        // check_ring bounds buffer_size to 1..=16 KiB and buffers to ≥ count of them.
+        let fitting = buffers.len() / buffer_size as usize;
+        let buffer_count = u16::try_from(fitting).unwrap_or(u16::MAX);
+        for (slot, buffer) in (0..count).zip(slot_buffers.iter_mut()) {
+            *buffer = slot;
+        }
         Ok(Self {
             queue,
             descriptors,
             buffers,
+            slot_buffers,
             count,
+            buffer_count,
             buffer_size,
             next_to_clean: 0,
             tail: count - 1,
@@ -327,6 +363,33 @@ impl<'a> RxRing<'a> {
         self.count
     }
 
+    /// Number of buffers (at least [`count`](Self::count)).
+    #[must_use]
+    pub fn buffer_count(&self) -> u16 {
+        self.buffer_count
+    }
+
+    /// Bytes per buffer.
+    #[must_use]
+    pub fn buffer_size(&self) -> u32 {
+        self.buffer_size
+    }
+
+    /// The buffer descriptor `slot` holds (or held last); `None` out of range.
+    #[must_use]
+    pub fn slot_buffer(&self, slot: u16) -> Option<u16> {
+        if slot < self.count { self.slot_buffers.get(usize::from(slot)).copied() } else { None }
+    }
+
+    /// The CPU address of buffer `buffer` (for the MDL describing it); `None` out of range.
+    #[must_use]
+    pub fn buffer_address(&self, buffer: u16) -> Option<core::ptr::NonNull<u8>> {
+        if buffer >= self.buffer_count {
+            return None;
+        }
+        self.buffers.address_at(usize::from(buffer) * self.buffer_size as usize)
+    }
+
     /// Statistics so far (kept across [`enable`](Self::enable)).
     #[must_use]
     pub fn counters(&self) -> RxCounters {
@@ -345,15 +408,18 @@ impl<'a> RxRing<'a> {
         self.next_to_clean.wrapping_sub(1).wrapping_sub(self.tail) & (self.count - 1)
     }
 
-    fn buffer_physical(&self, slot: u16) -> u64 {
-        self.buffers.physical() + u64::from(slot) * u64::from(self.buffer_size)
+    fn buffer_physical(&self, buffer: u16) -> u64 {
+        self.buffers.physical() + u64::from(buffer) * u64::from(self.buffer_size)
     }
 
-    /// Writes the read format of `slot` (igb-qemu §5): the header address first, which also
-    /// clears the old write-back's DD, then the packet buffer address.
-    fn arm(&mut self, slot: u16) {
+    /// Writes the read format of `slot` with `buffer` (igb-qemu §5): the header address first,
+    /// which also clears the old write-back's DD, then the packet buffer address.
+    fn arm(&mut self, slot: u16, buffer: u16) {
+        if let Some(entry) = self.slot_buffers.get_mut(usize::from(slot)) {
+            *entry = buffer;
+        }
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
-        let (low, high) = split_address(self.buffer_physical(slot));
+        let (low, high) = split_address(self.buffer_physical(buffer));
         self.descriptors.write_u32(base + 8, 0);
         self.descriptors.write_u32(base + 12, 0);
         self.descriptors.write_u32(base, low);
@@ -378,11 +444,13 @@ impl<'a> RxRing<'a> {
     }
 
     /// Programs the queue and hands all descriptors but one to the device. Resets the
-    /// software indices (not the counters), so it also re-arms a ring after [`disable`].
+    /// software indices (not the counters), so it also re-arms a ring after [`disable`]; each
+    /// descriptor is armed with the buffer it recorded last, so the caller must own all of
+    /// those buffers again (none lent out).
     ///
     /// The sequence (igb-qemu §5, §10; Linux igb's `igb_configure_rx_ring`):
     /// 1. RXDCTL = 0, so the device does not use the queue while it is reprogrammed.
-    /// 2. Every descriptor in read format (buffer i at `buffers + i × buffer_size`).
+    /// 2. Every descriptor in read format with its recorded buffer.
     /// 3. RDBAL/RDBAH, RDLEN = count × 16, SRRCTL = advanced one-buffer with BSIZEPKT =
     ///    buffer size in KiB (QEMU ignores the legacy type, §5), RDH = RDT = 0.
     /// 4. RXDCTL = ENABLE, then poll it (bounded, [`QUEUE_ENABLE_POLLS`]); only queue 0 is
@@ -397,7 +465,8 @@ impl<'a> RxRing<'a> {
         let queue = u32::from(self.queue);
         regs.write32(RXDCTL(queue), 0);
         for slot in 0..self.count {
-            self.arm(slot);
+            let buffer = self.slot_buffer(slot).unwrap_or(slot);
+            self.arm(slot, buffer);
         }
         self.next_to_clean = 0;
         self.tail = self.count - 1;
@@ -462,7 +531,8 @@ impl<'a> RxRing<'a> {
                     counters.bytes += u64::from(frame.length);
                     counters.checksum_errors += u64::from(frame.checksum_errors());
                     if let Some(entry) = out.get_mut(filled) {
-                        *entry = RxCompletion { slot, frame };
+                        let buffer = self.slot_buffers.get(usize::from(slot)).copied();
+                        *entry = RxCompletion { slot, buffer: buffer.unwrap_or(slot), frame };
                         filled += 1;
                     }
                 }
@@ -489,35 +559,60 @@ impl<'a> RxRing<'a> {
     }
 
     /// The bytes of a polled frame; `None` if `completion` does not describe a descriptor
-    /// software owns now (it was re-armed by [`refill`](Self::refill), or never polled), or its
-    /// length does not fit the buffer. The borrow ends before `refill` can hand the buffer back
-    /// to the device.
+    /// software owns now with the buffer it names (it was re-armed by
+    /// [`refill`](Self::refill), or never polled), or its length does not fit the buffer. The
+    /// borrow ends before `refill` can hand the buffer back to the device.
     #[must_use]
     pub fn frame(&self, completion: &RxCompletion) -> Option<&[u8]> {
         let length = u32::from(completion.frame.length);
-        if !self.software_owned(completion.slot) || length > self.buffer_size {
+        if !self.software_owned(completion.slot)
+            || self.slot_buffer(completion.slot) != Some(completion.buffer)
+            || length > self.buffer_size
+        {
             return None;
         }
-        let offset = usize::from(completion.slot) * self.buffer_size as usize;
+        let offset = usize::from(completion.buffer) * self.buffer_size as usize;
         self.buffers.bytes(offset, length as usize)
     }
 
-    /// Hands every polled descriptor back to the device: each is re-armed, then one release
-    /// fence and **one** RDT write for the batch (none if there is nothing to give back).
-    /// Returns how many descriptors were given back.
+    /// Hands every polled descriptor back to the device with the buffer it already had (the
+    /// frames were copied out or dropped): see [`refill_with`](Self::refill_with).
     pub fn refill(&mut self, regs: &impl Registers) -> u16 {
+        self.refill_with(regs, |_, buffer| Some(buffer))
+    }
+
+    /// Hands polled descriptors back to the device, oldest first: for each, `choose(slot,
+    /// buffer it held)` names the buffer to arm it with (the same one, or a free one when the
+    /// old one was lent out), or `None` to stop here (no free buffer: the rest stay with
+    /// software and are offered again by the next refill). A buffer number out of range also
+    /// stops the refill. Then one release fence and **one** RDT write for the batch (none if
+    /// nothing was re-armed). Returns how many descriptors were given back.
+    ///
+    /// Keeping track of which buffers are free is the caller's job; the ring only records
+    /// which buffer each descriptor holds.
+    pub fn refill_with(
+        &mut self,
+        regs: &impl Registers,
+        mut choose: impl FnMut(u16, u16) -> Option<u16>,
+    ) -> u16 {
         let count = self.to_refill();
-        if count == 0 {
-            return 0;
-        }
         let mut slot = self.tail;
-        for _ in 0..count {
-            self.arm(slot);
+        let mut given = 0;
+        while given < count {
+            let held = self.slot_buffer(slot).unwrap_or(slot);
+            let Some(buffer) = choose(slot, held).filter(|b| *b < self.buffer_count) else {
+                break;
+            };
+            self.arm(slot, buffer);
             slot = (slot + 1) & (self.count - 1);
+            given += 1;
+        }
+        if given == 0 {
+            return 0;
         }
         self.tail = slot;
         fence(Ordering::Release);
         regs.write32(RDT(u32::from(self.queue)), u32::from(self.tail));
-        count
+        given
     }
 }
