@@ -32,6 +32,7 @@ extern crate std;
 // the data path. On Windows the allocator is wdk-alloc's (non-paged pool).
 extern crate alloc;
 
+pub mod datapath;
 pub mod hw;
 pub mod interrupt;
 pub mod miniport;

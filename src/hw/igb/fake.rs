@@ -4,6 +4,8 @@
 //! EEPROM read that never completes, a stuck PHY, a device that disappears).
 
 use core::cell::{Cell, RefCell};
+use core::ptr::NonNull;
+use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::vec::Vec;
 
 use super::regs::{
@@ -13,7 +15,9 @@ use super::regs::{
     MDIC_PHY_SHIFT, MDIC_READY, NUM_QUEUES, NUM_VECTORS, PHY_ADDRESS, RAH, RAH_AV, RAL, RXDCTL,
     RXDCTL_ENABLE, STATUS, STATUS_GIO_MASTER_ENABLE, TXDCTL,
 };
-use crate::hw::{ALL_ONES, Registers, Stall};
+use super::regs::{RDH, RDT};
+use super::rx::DESCRIPTOR_SIZE;
+use crate::hw::{ALL_ONES, DmaRegion, Registers, Stall};
 
 /// BAR0 size (128 KiB, igb-qemu §2).
 const BAR_SIZE: u32 = 128 << 10;
@@ -22,11 +26,11 @@ const CTRL_AT_RESET: u32 = 0x0010_0209;
 /// STATUS after reset in QEMU without the computed GIO_MASTER_ENABLE bit (0x80080481 as read).
 const STATUS_AT_RESET: u32 = 0x8000_0481;
 /// EEPROM size in words (QEMU's `IGB_EEPROM_SIZE`).
-pub(super) const EEPROM_WORDS: usize = 64;
+pub(crate) const EEPROM_WORDS: usize = 64;
 
 /// How MDIC answers an access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mdic {
+pub(crate) enum Mdic {
     /// READY at once (QEMU).
     Ready,
     /// READY | ERROR at once.
@@ -37,45 +41,45 @@ pub(super) enum Mdic {
 
 /// One register access, for checking order and absence of writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Access {
+pub(crate) enum Access {
     Read(u32),
     Write(u32, u32),
 }
 
 /// The fake device. Every knob is a `Cell` so tests can change behaviour between calls.
-pub(super) struct FakeIgb {
+pub(crate) struct FakeIgb {
     regs: RefCell<Vec<u32>>,
     /// EEPROM contents (words 0-2: MAC).
-    pub(super) eeprom: RefCell<[u16; EEPROM_WORDS]>,
+    pub(crate) eeprom: RefCell<[u16; EEPROM_WORDS]>,
     /// What a reset loads into RAR0.
-    pub(super) permanent_mac: Cell<[u8; 6]>,
+    pub(crate) permanent_mac: Cell<[u8; 6]>,
     /// CTRL reads that still show RST after a reset (`u32::MAX`: forever).
-    pub(super) rst_reads: Cell<u32>,
+    pub(crate) rst_reads: Cell<u32>,
     rst_pending: Cell<u32>,
     /// EERD reads before DONE shows (`u32::MAX`: never).
-    pub(super) eerd_reads: Cell<u32>,
+    pub(crate) eerd_reads: Cell<u32>,
     eerd_pending: Cell<u32>,
     /// How MDIC answers.
-    pub(super) mdic: Cell<Mdic>,
+    pub(crate) mdic: Cell<Mdic>,
     /// STATUS.GIO_MASTER_ENABLE stays set despite CTRL.GIO_MASTER_DISABLE.
-    pub(super) master_stuck: Cell<bool>,
+    pub(crate) master_stuck: Cell<bool>,
     /// MSI-X enabled at the PCI level (QEMU's ICR read-to-clear rule depends on it).
-    pub(super) msix_enabled: Cell<bool>,
+    pub(crate) msix_enabled: Cell<bool>,
     /// EIAC behaves as on silicon (an ordinary register) instead of QEMU's OR-only, MSI-X-mode-only
     /// write (igb-qemu §6).
-    pub(super) silicon_eiac: Cell<bool>,
+    pub(crate) silicon_eiac: Cell<bool>,
     /// RXDCTL/TXDCTL.ENABLE never sticks (a queue that does not start).
-    pub(super) queue_enable_stuck: Cell<bool>,
+    pub(crate) queue_enable_stuck: Cell<bool>,
     /// Surprise removal: every read is all-ones, writes are lost.
-    pub(super) gone: Cell<bool>,
+    pub(crate) gone: Cell<bool>,
     /// Becomes `gone` after this many more reads.
-    pub(super) gone_after_reads: Cell<Option<u32>>,
+    pub(crate) gone_after_reads: Cell<Option<u32>>,
     log: RefCell<Vec<Access>>,
 }
 
 impl FakeIgb {
     /// A device fresh out of reset, whose EEPROM and RAR0 both hold `mac`.
-    pub(super) fn new(mac: [u8; 6]) -> Self {
+    pub(crate) fn new(mac: [u8; 6]) -> Self {
         let mut eeprom = [0xFFFF; EEPROM_WORDS];
         for (word, pair) in eeprom.iter_mut().zip(mac.chunks_exact(2)) {
             *word = u16::from_le_bytes([pair[0], pair[1]]);
@@ -106,12 +110,12 @@ impl FakeIgb {
     }
 
     /// The stored value, bypassing every side effect (and the log).
-    pub(super) fn get(&self, offset: u32) -> u32 {
+    pub(crate) fn get(&self, offset: u32) -> u32 {
         Self::index(offset).map_or(ALL_ONES, |i| self.regs.borrow()[i])
     }
 
     /// Stores a value, bypassing every side effect (and the log).
-    pub(super) fn set(&self, offset: u32, value: u32) {
+    pub(crate) fn set(&self, offset: u32, value: u32) {
         if let Some(i) = Self::index(offset) {
             self.regs.borrow_mut()[i] = value;
         }
@@ -126,12 +130,12 @@ impl FakeIgb {
     }
 
     /// Every access so far, in order.
-    pub(super) fn log(&self) -> Vec<Access> {
+    pub(crate) fn log(&self) -> Vec<Access> {
         self.log.borrow().clone()
     }
 
     /// The writes so far, in order.
-    pub(super) fn writes(&self) -> Vec<(u32, u32)> {
+    pub(crate) fn writes(&self) -> Vec<(u32, u32)> {
         self.log
             .borrow()
             .iter()
@@ -143,12 +147,12 @@ impl FakeIgb {
     }
 
     /// How many times `offset` was read.
-    pub(super) fn reads_of(&self, offset: u32) -> usize {
+    pub(crate) fn reads_of(&self, offset: u32) -> usize {
         self.log.borrow().iter().filter(|a| **a == Access::Read(offset)).count()
     }
 
     /// Forgets the access log.
-    pub(super) fn clear_log(&self) {
+    pub(crate) fn clear_log(&self) {
         self.log.borrow_mut().clear();
     }
 
@@ -170,7 +174,7 @@ impl FakeIgb {
     }
 
     /// Raises ICR causes as QEMU does in single-vector mode (INT_ASSERTED whenever ICR != 0).
-    pub(super) fn raise(&self, causes: u32) {
+    pub(crate) fn raise(&self, causes: u32) {
         self.or(ICR, causes | ICR_INT_ASSERTED);
     }
 
@@ -314,14 +318,115 @@ impl Registers for FakeIgb {
 
 /// A [`Stall`] that only counts.
 #[derive(Default)]
-pub(super) struct CountingStall {
-    pub(super) calls: Cell<u32>,
-    pub(super) total_us: Cell<u64>,
+pub(crate) struct CountingStall {
+    pub(crate) calls: Cell<u32>,
+    pub(crate) total_us: Cell<u64>,
 }
 
 impl Stall for CountingStall {
     fn stall_us(&self, us: u32) {
         self.calls.set(self.calls.get() + 1);
         self.total_us.set(self.total_us.get() + u64::from(us));
+    }
+}
+
+/// Page-aligned zeroed memory that a DmaRegion and a fake device share through raw pointers.
+pub(crate) struct FakeDma {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl FakeDma {
+    pub(crate) fn new(len: usize) -> Self {
+        let layout = Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: the layout has a non-zero size (every test asks for at least one page).
+        let ptr = unsafe { alloc_zeroed(layout) };
+        Self { ptr: NonNull::new(ptr).expect("allocation"), layout }
+    }
+
+    pub(crate) fn region(&self, physical: u64) -> DmaRegion<'_> {
+        // SAFETY: the allocation lives as long as the borrow of self, and the tests touch it
+        // only through the region and the raw-pointer accesses below (the "device").
+        unsafe { DmaRegion::from_raw_parts(self.ptr, self.layout.size(), physical) }
+    }
+
+    /// A device write.
+    pub(crate) fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= self.layout.size());
+        for (i, byte) in bytes.iter().enumerate() {
+            let ptr = self.ptr.as_ptr().wrapping_add(offset + i);
+            // SAFETY: in bounds (asserted above); volatile, as a device write.
+            unsafe { ptr.write_volatile(*byte) };
+        }
+    }
+
+    /// A device read.
+    pub(crate) fn read(&self, offset: usize, len: usize) -> Vec<u8> {
+        assert!(offset + len <= self.layout.size());
+        (0..len)
+            .map(|i| {
+                let ptr = self.ptr.as_ptr().wrapping_add(offset + i);
+                // SAFETY: in bounds (asserted above).
+                unsafe { ptr.read_volatile() }
+            })
+            .collect()
+    }
+
+    pub(crate) fn read_u32(&self, offset: usize) -> u32 {
+        u32::from_le_bytes(self.read(offset, 4).try_into().unwrap())
+    }
+}
+
+impl Drop for FakeDma {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// A write-back as the device writes it.
+pub(crate) fn writeback(status: u32, length: u16, vlan: u16, dword0: u32) -> [u8; DESCRIPTOR_SIZE] {
+    let mut d = [0; DESCRIPTOR_SIZE];
+    d[0..4].copy_from_slice(&dword0.to_le_bytes());
+    d[4..8].copy_from_slice(&0x4242u32.to_le_bytes());
+    d[8..12].copy_from_slice(&status.to_le_bytes());
+    d[12..16].copy_from_slice(&(u32::from(length) | u32::from(vlan) << 16).to_le_bytes());
+    d
+}
+
+/// A fake RX DMA engine in QEMU's manner (igb-qemu §5): it writes at RDH while RDH != RDT,
+/// taking the buffer address from the descriptor's read format.
+pub(crate) struct FakeRxEngine<'d> {
+    pub(crate) desc: &'d FakeDma,
+    pub(crate) bufs: &'d FakeDma,
+    pub(crate) queue: u32,
+    pub(crate) count: u16,
+    pub(crate) head: u16,
+    /// Physical address of `bufs`.
+    pub(crate) bufs_physical: u64,
+}
+
+impl FakeRxEngine<'_> {
+    /// Receives one descriptor's worth; `false` if the ring has no free descriptor.
+    pub(crate) fn receive(&mut self, fake: &FakeIgb, data: &[u8], status: u32, vlan: u16) -> bool {
+        let tail = fake.get(RDT(self.queue));
+        if u32::from(self.head) == tail || tail >= u32::from(self.count) {
+            return false;
+        }
+        let base = usize::from(self.head) * DESCRIPTOR_SIZE;
+        let address = u64::from_le_bytes(self.desc.read(base, 8).try_into().unwrap());
+        assert_eq!(self.desc.read_u32(base + 8), 0, "armed descriptors have DD clear");
+        let offset = usize::try_from(address - self.bufs_physical).unwrap();
+        self.bufs.write(offset, data);
+        let length = u16::try_from(data.len()).unwrap();
+        let mut wb = writeback(0, length, vlan, 0);
+        self.desc.write(base, &wb[..8]);
+        self.desc.write(base + 12, &wb[12..]);
+        // DD last.
+        wb[8..12].copy_from_slice(&status.to_le_bytes());
+        self.desc.write(base + 8, &wb[8..12]);
+        self.head = (self.head + 1) % self.count;
+        fake.set(RDH(self.queue), u32::from(self.head));
+        true
     }
 }

@@ -58,7 +58,7 @@ pub mod regs;
 mod stats;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod ring_tests;
 #[cfg(test)]
@@ -75,9 +75,9 @@ pub use interrupts::{
     line_interrupt_causes, other_causes, route_rx_queue, route_tx_queue,
 };
 pub use rx::{
-    DESCRIPTOR_SIZE, ERR_FRAME_MASK, ERR_IPE, ERR_L4E, MAX_DESCRIPTORS, MIN_DESCRIPTORS, Malformed,
-    QUEUE_ENABLE_POLL_US, QUEUE_ENABLE_POLLS, RING_ALIGNMENT, RingError, RxCompletion, RxCounters,
-    RxFrame, RxRing, WriteBack, parse_writeback,
+    DESCRIPTOR_SIZE, ERR_FRAME_MASK, ERR_IPE, ERR_L4E, MAX_BUFFERS, MAX_DESCRIPTORS,
+    MIN_DESCRIPTORS, Malformed, QUEUE_ENABLE_POLL_US, QUEUE_ENABLE_POLLS, RING_ALIGNMENT,
+    RingError, RxCompletion, RxCounters, RxFrame, RxRing, WriteBack, parse_writeback,
 };
 pub use stats::{StatisticsDelta, read_statistics};
 pub use tx::{TxCounters, TxError, TxRing, start_transmitter};
@@ -114,6 +114,9 @@ pub enum IgbError {
     /// A queue's enable bit (RXDCTL/TXDCTL.ENABLE) did not read back as written within the
     /// bounded poll ([`QUEUE_ENABLE_POLLS`] × [`QUEUE_ENABLE_POLL_US`] µs).
     QueueTimeout(u8),
+    /// An RX descriptor (queue, descriptor) holds no buffer: its buffer was lent out and not
+    /// replaced, so the ring cannot be armed.
+    EmptyDescriptor(u8, u16),
     /// An interrupt vector (MSI-X table entry) outside `0..`[`regs::NUM_VECTORS`]: the IVAR
     /// vector field and the EICR/EIMS bits cannot express it.
     InvalidEntry(u32),
@@ -138,6 +141,9 @@ impl fmt::Display for IgbError {
             }
             Self::InvalidEntry(entry) => {
                 write!(f, "interrupt vector {entry} cannot be routed (0..25)")
+            }
+            Self::EmptyDescriptor(queue, slot) => {
+                write!(f, "RX queue {queue}: descriptor {slot} holds no buffer")
             }
         }
     }

@@ -1,14 +1,12 @@
 //! Unit tests of the rings, the write-back validator and VMDq against [`FakeIgb`] and DMA
 //! memory a fake device writes.
 
-use core::ptr::NonNull;
-use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::vec;
 use std::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::fake::{Access, CountingStall, FakeIgb};
+use super::fake::{Access, CountingStall, FakeDma, FakeIgb, FakeRxEngine, writeback};
 use super::regs::{
     MRQC, RAH, RAL, RCTL, RCTL_EN, RDBAH, RDBAL, RDH, RDLEN, RDT, RXDCTL, RXDCTL_ENABLE, SRRCTL,
     TCTL, TDBAL, TDLEN, TDT, TXDCTL, TXDCTL_ENABLE, VFRE, VFTA, VFTE, VLVF, VMOLR, VT_CTL,
@@ -19,76 +17,11 @@ use super::{
     clear_vlan_filter, configure_vmdq, enable_pool_rx, parse_writeback, set_receive_address,
     set_vlan_filter, start_receiver, start_transmitter,
 };
-use crate::hw::DmaRegion;
 
 const MAC: [u8; 6] = [0x02, 0x4E, 0x44, 0x49, 0x53, 0x01];
 const DESC_PHYS: u64 = 0x20_0000;
 const BUF_PHYS: u64 = 0x40_0000;
 const BSIZE: u32 = 2048;
-
-/// Page-aligned zeroed memory that a DmaRegion and a fake device share through raw pointers.
-struct FakeDma {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl FakeDma {
-    fn new(len: usize) -> Self {
-        let layout = Layout::from_size_align(len, 4096).unwrap();
-        // SAFETY: the layout has a non-zero size (every test asks for at least one page).
-        let ptr = unsafe { alloc_zeroed(layout) };
-        Self { ptr: NonNull::new(ptr).expect("allocation"), layout }
-    }
-
-    fn region(&self, physical: u64) -> DmaRegion<'_> {
-        // SAFETY: the allocation lives as long as the borrow of self, and the tests touch it
-        // only through the region and the raw-pointer accesses below (the "device").
-        unsafe { DmaRegion::from_raw_parts(self.ptr, self.layout.size(), physical) }
-    }
-
-    /// A device write.
-    fn write(&self, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= self.layout.size());
-        for (i, byte) in bytes.iter().enumerate() {
-            let ptr = self.ptr.as_ptr().wrapping_add(offset + i);
-            // SAFETY: in bounds (asserted above); volatile, as a device write.
-            unsafe { ptr.write_volatile(*byte) };
-        }
-    }
-
-    /// A device read.
-    fn read(&self, offset: usize, len: usize) -> Vec<u8> {
-        assert!(offset + len <= self.layout.size());
-        (0..len)
-            .map(|i| {
-                let ptr = self.ptr.as_ptr().wrapping_add(offset + i);
-                // SAFETY: in bounds (asserted above).
-                unsafe { ptr.read_volatile() }
-            })
-            .collect()
-    }
-
-    fn read_u32(&self, offset: usize) -> u32 {
-        u32::from_le_bytes(self.read(offset, 4).try_into().unwrap())
-    }
-}
-
-impl Drop for FakeDma {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout, freed once.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
-
-/// A write-back as the device writes it.
-fn writeback(status: u32, length: u16, vlan: u16, dword0: u32) -> [u8; DESCRIPTOR_SIZE] {
-    let mut d = [0; DESCRIPTOR_SIZE];
-    d[0..4].copy_from_slice(&dword0.to_le_bytes());
-    d[4..8].copy_from_slice(&0x4242u32.to_le_bytes());
-    d[8..12].copy_from_slice(&status.to_le_bytes());
-    d[12..16].copy_from_slice(&(u32::from(length) | u32::from(vlan) << 16).to_le_bytes());
-    d
-}
 
 const DD: u32 = 1;
 const EOP: u32 = 2;
@@ -206,41 +139,6 @@ fn rings_refuse_memory_and_sizes_that_do_not_fit() {
 
 // ---- RX ring --------------------------------------------------------------------------------
 
-/// A fake RX DMA engine in QEMU's manner (igb-qemu §5): it writes at RDH while RDH != RDT,
-/// taking the buffer address from the descriptor's read format.
-struct FakeRxEngine<'d> {
-    desc: &'d FakeDma,
-    bufs: &'d FakeDma,
-    queue: u32,
-    count: u16,
-    head: u16,
-}
-
-impl FakeRxEngine<'_> {
-    /// Receives one descriptor's worth; `false` if the ring has no free descriptor.
-    fn receive(&mut self, fake: &FakeIgb, data: &[u8], status: u32, vlan: u16) -> bool {
-        let tail = fake.get(RDT(self.queue));
-        if u32::from(self.head) == tail || tail >= u32::from(self.count) {
-            return false;
-        }
-        let base = usize::from(self.head) * DESCRIPTOR_SIZE;
-        let address = u64::from_le_bytes(self.desc.read(base, 8).try_into().unwrap());
-        assert_eq!(self.desc.read_u32(base + 8), 0, "armed descriptors have DD clear");
-        let offset = usize::try_from(address - BUF_PHYS).unwrap();
-        self.bufs.write(offset, data);
-        let length = u16::try_from(data.len()).unwrap();
-        let mut wb = writeback(0, length, vlan, 0);
-        self.desc.write(base, &wb[..8]);
-        self.desc.write(base + 12, &wb[12..]);
-        // DD last.
-        wb[8..12].copy_from_slice(&status.to_le_bytes());
-        self.desc.write(base + 8, &wb[8..12]);
-        self.head = (self.head + 1) % self.count;
-        fake.set(RDH(self.queue), u32::from(self.head));
-        true
-    }
-}
-
 /// A slot table for a test ring (leaked: a few bytes per test).
 fn slots() -> &'static mut [u16] {
     Vec::leak(vec![0; usize::from(super::MAX_DESCRIPTORS)])
@@ -315,7 +213,14 @@ fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
     let mut ring =
         RxRing::new(2, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 2, count: 8, head: 0 };
+    let mut engine = FakeRxEngine {
+        desc: &desc,
+        bufs: &bufs,
+        queue: 2,
+        count: 8,
+        head: 0,
+        bufs_physical: BUF_PHYS,
+    };
     let mut out = [RxCompletion::EMPTY; 8];
     let mut sent = 0u32;
     let mut received = 0u32;
@@ -363,7 +268,14 @@ fn the_budget_limits_a_poll_and_the_rest_waits() {
     let mut ring =
         RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 16, head: 0 };
+    let mut engine = FakeRxEngine {
+        desc: &desc,
+        bufs: &bufs,
+        queue: 0,
+        count: 16,
+        head: 0,
+        bufs_physical: BUF_PHYS,
+    };
     for n in 0..5 {
         assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
     }
@@ -385,7 +297,14 @@ fn malformed_descriptors_are_dropped_and_counted_and_continuations_with_them() {
     let mut ring =
         RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 16, head: 0 };
+    let mut engine = FakeRxEngine {
+        desc: &desc,
+        bufs: &bufs,
+        queue: 0,
+        count: 16,
+        head: 0,
+        bufs_physical: BUF_PHYS,
+    };
     let big = [0xAB; 2048];
     // A 5000-byte frame over three descriptors (igb-qemu §5): 2048, 2048, 904 with EOP.
     assert!(engine.receive(&fake, &big, DD, 0));
@@ -421,7 +340,14 @@ fn frame_refuses_slots_software_does_not_own() {
     let mut ring =
         RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 8, head: 0 };
+    let mut engine = FakeRxEngine {
+        desc: &desc,
+        bufs: &bufs,
+        queue: 0,
+        count: 8,
+        head: 0,
+        bufs_physical: BUF_PHYS,
+    };
     let mut out = [RxCompletion::EMPTY; 8];
     assert!(engine.receive(&fake, &payload(0), DD | EOP, 0));
     assert_eq!(ring.poll(&mut out), 1);
@@ -452,7 +378,14 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
         RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
     assert_eq!((ring.count(), ring.buffer_count()), (8, 12));
     ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine { desc: &desc, bufs: &bufs, queue: 0, count: 8, head: 0 };
+    let mut engine = FakeRxEngine {
+        desc: &desc,
+        bufs: &bufs,
+        queue: 0,
+        count: 8,
+        head: 0,
+        bufs_physical: BUF_PHYS,
+    };
     for n in 0..3 {
         assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
     }
@@ -462,20 +395,29 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
         out[..3].iter().map(|c| (c.slot, c.buffer)).collect::<Vec<_>>(),
         [(0, 0), (1, 1), (2, 2)]
     );
-    // Lend buffers 0..3 out. Slot 7 (the old spare descriptor) keeps buffer 7; slot 0 gets
-    // the only spare buffer, 8; slot 1 finds none and the refill stops there.
+    // Lend buffers 0..3 out: their descriptors are empty now.
+    for c in &out[..3] {
+        assert_eq!(ring.detach(c.slot), Some(c.buffer));
+        assert_eq!(ring.detach(c.slot), None, "already empty");
+    }
+    assert_eq!(ring.detach(5), None, "device-owned");
+    assert_eq!(ring.frame(&out[0]), None, "a detached buffer is not the ring's to read");
+    // Slot 7 (the old spare descriptor) keeps buffer 7; slot 0 gets the only spare buffer, 8;
+    // slot 1 finds none and the refill stops there.
     let mut spares = vec![8u16];
     let mut asked = Vec::new();
     fake.clear_log();
-    let given = ring.refill_with(&fake, |slot, held| {
-        asked.push((slot, held));
-        if slot == 7 { Some(held) } else { spares.pop() }
+    let given = ring.refill_with(&fake, |slot| {
+        asked.push(slot);
+        spares.pop()
     });
     assert_eq!(given, 2);
-    assert_eq!(asked, [(7, 7), (0, 0), (1, 1)]);
+    assert_eq!(asked, [0, 1]);
     assert_eq!(fake.writes(), [(RDT(0), 1)], "one tail write, after the last armed slot");
-    assert_eq!((ring.slot_buffer(0), ring.slot_buffer(1)), (Some(8), Some(1)));
+    assert_eq!((ring.slot_buffer(0), ring.slot_buffer(1)), (Some(8), None));
     assert_eq!(ring.to_refill(), 1, "slot 1 waits for a buffer");
+    let e = ring.enable(&fake, &CountingStall::default());
+    assert_eq!(e, Err(IgbError::EmptyDescriptor(0, 1)), "no ring with holes");
     // The device writes the next frames into the exchanged buffers: slot 3.. then 0 wraps.
     for n in 3..8 {
         assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
@@ -493,7 +435,19 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     stale.buffer = 0;
     assert_eq!(ring.frame(&stale), None);
     // A buffer number out of range stops the refill like a missing one.
-    assert_eq!(ring.refill_with(&fake, |_, _| Some(12)), 0);
+    assert_eq!(ring.refill_with(&fake, |_| Some(12)), 0);
+    // Lend four of the six new frames (slots 3..7); slots 1 and 2 are still empty (2 was the
+    // spare descriptor when the last refill ran short). Six free buffers (9..12 and 0..3,
+    // returned meanwhile) fill the six empty descriptors, and all seven go to the device.
+    for c in &out[..4] {
+        ring.detach(c.slot);
+    }
+    let pending = ring.to_refill();
+    assert_eq!(pending, 7);
+    let mut spares = vec![11u16, 10, 9, 2, 1, 0];
+    let given = ring.refill_with(&fake, |_| spares.pop());
+    assert_eq!((given, spares.len()), (7, 0));
+    assert!((0..8).all(|s| ring.slot_buffer(s).is_some()), "no empty descriptor left");
     assert_eq!(ring.buffer_address(12), None);
     assert!(ring.buffer_address(11).is_some());
 }

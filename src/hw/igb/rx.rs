@@ -21,12 +21,16 @@
 //! # Buffers are not tied to descriptors
 //!
 //! The ring has at least as many buffers as descriptors, and records which buffer each
-//! descriptor was armed with. A received buffer can therefore be lent out (to NDIS, inside an
-//! NBL, zero-copy) and its descriptor re-armed with a *different* free buffer:
-//! [`RxRing::refill_with`] asks the caller, descriptor by descriptor, which buffer to arm it
-//! with. NDIS returns NBLs in any order, so a fixed buffer per descriptor would stall the ring
-//! behind the oldest NBL a protocol keeps. [`RxRing::refill`] is the simple case: every
-//! descriptor keeps its buffer (the frame was copied out, or never left).
+//! descriptor holds. A received buffer can be lent out (to NDIS, inside an NBL, zero-copy):
+//! [`RxRing::detach`] takes it out of its polled descriptor, which is then empty, and
+//! [`RxRing::refill_with`] asks the caller for a buffer for each empty descriptor. NDIS returns
+//! NBLs in any order, so a fixed buffer per descriptor would stall the ring behind the oldest
+//! NBL a protocol keeps. [`RxRing::refill`] is the simple case where every descriptor keeps its
+//! buffer (the frames were copied out, or never left).
+//!
+//! The descriptor that stays with software (see above) is given a buffer too whenever it has
+//! none, without handing it to the device, so that after a refill with enough free buffers no
+//! descriptor is empty and [`RxRing::enable`] can re-arm the whole ring.
 //!
 //! # No register on the receive path
 //!
@@ -60,6 +64,11 @@ pub const RING_ALIGNMENT: u64 = 128;
 pub const QUEUE_ENABLE_POLLS: u32 = 10;
 /// Stall between [`QUEUE_ENABLE_POLLS`], in µs (10 ms bound in all).
 pub const QUEUE_ENABLE_POLL_US: u32 = 1_000;
+
+/// Marks a descriptor whose buffer was [detached](RxRing::detach) and not yet replaced.
+const NO_BUFFER: u16 = u16::MAX;
+/// Most buffers a ring uses (every `u16` but [`NO_BUFFER`]).
+pub const MAX_BUFFERS: u16 = NO_BUFFER - 1;
 
 /// Write-back status: descriptor done (written last by the device).
 const STAT_DD: u32 = 1 << 0;
@@ -294,10 +303,10 @@ pub struct RxRing<'a> {
     queue: u8,
     descriptors: DmaRegion<'a>,
     buffers: DmaRegion<'a>,
-    /// `slot_buffers[slot]`: the buffer descriptor `slot` is (or was last) armed with.
+    /// `slot_buffers[slot]`: the buffer descriptor `slot` holds, or [`NO_BUFFER`].
     slot_buffers: &'a mut [u16],
     count: u16,
-    /// Buffers in `buffers` (at least `count`, at most `u16::MAX`).
+    /// Buffers in `buffers` (at least `count`, at most [`MAX_BUFFERS`]).
     buffer_count: u16,
     buffer_size: u32,
     /// The next descriptor the device will write back.
@@ -314,6 +323,7 @@ impl<'a> RxRing<'a> {
     /// `buffer_size`-byte buffers as fit in `buffers` (buffer b at offset b × `buffer_size`;
     /// at least `count`, at most `u16::MAX` are used). `slot_buffers` (at least `count`
     /// entries) records which buffer each descriptor holds; descriptor i starts with buffer i.
+    /// At most [`MAX_BUFFERS`] buffers are used.
     /// Nothing is written to memory or the device until [`enable`](Self::enable).
     ///
     /// # Errors
@@ -332,7 +342,7 @@ impl<'a> RxRing<'a> {
         }
         // check_ring bounds buffer_size to 1..=16 KiB and buffers to ≥ count of them.
         let fitting = buffers.len() / buffer_size as usize;
-        let buffer_count = u16::try_from(fitting).unwrap_or(u16::MAX);
+        let buffer_count = u16::try_from(fitting).unwrap_or(MAX_BUFFERS).min(MAX_BUFFERS);
         for (slot, buffer) in (0..count).zip(slot_buffers.iter_mut()) {
             *buffer = slot;
         }
@@ -375,10 +385,29 @@ impl<'a> RxRing<'a> {
         self.buffer_size
     }
 
-    /// The buffer descriptor `slot` holds (or held last); `None` out of range.
+    /// The buffer descriptor `slot` holds; `None` if it is empty (detached) or out of range.
     #[must_use]
     pub fn slot_buffer(&self, slot: u16) -> Option<u16> {
-        if slot < self.count { self.slot_buffers.get(usize::from(slot)).copied() } else { None }
+        if slot >= self.count {
+            return None;
+        }
+        self.slot_buffers.get(usize::from(slot)).copied().filter(|b| *b != NO_BUFFER)
+    }
+
+    /// Takes the buffer out of a polled descriptor (to lend it): the descriptor is empty until
+    /// [`refill_with`](Self::refill_with) gives it another. `None` (nothing changes) if the
+    /// descriptor is not software's or is already empty.
+    pub fn detach(&mut self, slot: u16) -> Option<u16> {
+        if !self.software_owned(slot) {
+            return None;
+        }
+        let entry = self.slot_buffers.get_mut(usize::from(slot))?;
+        let buffer = *entry;
+        if buffer == NO_BUFFER {
+            return None;
+        }
+        *entry = NO_BUFFER;
+        Some(buffer)
     }
 
     /// The CPU address of buffer `buffer` (for the MDL describing it); `None` out of range.
@@ -445,8 +474,7 @@ impl<'a> RxRing<'a> {
 
     /// Programs the queue and hands all descriptors but one to the device. Resets the
     /// software indices (not the counters), so it also re-arms a ring after [`disable`]; each
-    /// descriptor is armed with the buffer it recorded last, so the caller must own all of
-    /// those buffers again (none lent out).
+    /// descriptor is armed with the buffer it holds.
     ///
     /// The sequence (igb-qemu §5, §10; Linux igb's `igb_configure_rx_ring`):
     /// 1. RXDCTL = 0, so the device does not use the queue while it is reprogrammed.
@@ -460,8 +488,12 @@ impl<'a> RxRing<'a> {
     /// [`disable`]: Self::disable
     ///
     /// # Errors
+    /// [`IgbError::EmptyDescriptor`] (nothing written) if a descriptor holds no buffer,
     /// [`IgbError::QueueTimeout`] or [`IgbError::DeviceGone`].
     pub fn enable(&mut self, regs: &impl Registers, stall: &impl Stall) -> Result<(), IgbError> {
+        if let Some(slot) = (0..self.count).find(|s| self.slot_buffer(*s).is_none()) {
+            return Err(IgbError::EmptyDescriptor(self.queue, slot));
+        }
         let queue = u32::from(self.queue);
         regs.write32(RXDCTL(queue), 0);
         for slot in 0..self.count {
@@ -530,9 +562,10 @@ impl<'a> RxRing<'a> {
                     counters.frames += 1;
                     counters.bytes += u64::from(frame.length);
                     counters.checksum_errors += u64::from(frame.checksum_errors());
+                    // An armed descriptor always holds a buffer; the fallback is never taken.
+                    let buffer = self.slot_buffer(slot).unwrap_or(NO_BUFFER);
                     if let Some(entry) = out.get_mut(filled) {
-                        let buffer = self.slot_buffers.get(usize::from(slot)).copied();
-                        *entry = RxCompletion { slot, buffer: buffer.unwrap_or(slot), frame };
+                        *entry = RxCompletion { slot, buffer, frame };
                         filled += 1;
                     }
                 }
@@ -575,44 +608,62 @@ impl<'a> RxRing<'a> {
         self.buffers.bytes(offset, length as usize)
     }
 
-    /// Hands every polled descriptor back to the device with the buffer it already had (the
-    /// frames were copied out or dropped): see [`refill_with`](Self::refill_with).
+    /// Hands every polled descriptor back to the device with the buffer it holds (the frames
+    /// were copied out or dropped): see [`refill_with`](Self::refill_with). Stops at an empty
+    /// descriptor.
     pub fn refill(&mut self, regs: &impl Registers) -> u16 {
-        self.refill_with(regs, |_, buffer| Some(buffer))
+        self.refill_with(regs, |_| None)
     }
 
-    /// Hands polled descriptors back to the device, oldest first: for each, `choose(slot,
-    /// buffer it held)` names the buffer to arm it with (the same one, or a free one when the
-    /// old one was lent out), or `None` to stop here (no free buffer: the rest stay with
-    /// software and are offered again by the next refill). A buffer number out of range also
-    /// stops the refill. Then one release fence and **one** RDT write for the batch (none if
-    /// nothing was re-armed). Returns how many descriptors were given back.
+    /// Hands polled descriptors back to the device, oldest first, each with the buffer it
+    /// holds; for an empty (detached) one, `take_free(slot)` supplies a buffer, or `None` to
+    /// stop there (no free buffer: the rest stay with software and are offered again by the
+    /// next refill). A buffer number out of range also stops the refill. Then one release
+    /// fence and **one** RDT write for the batch (none if nothing was handed back). Finally
+    /// the descriptor that stays with software gets a buffer from `take_free` if it is empty
+    /// (not handed over). Returns how many descriptors were handed back.
     ///
     /// Keeping track of which buffers are free is the caller's job; the ring only records
     /// which buffer each descriptor holds.
     pub fn refill_with(
         &mut self,
         regs: &impl Registers,
-        mut choose: impl FnMut(u16, u16) -> Option<u16>,
+        mut take_free: impl FnMut(u16) -> Option<u16>,
     ) -> u16 {
         let count = self.to_refill();
         let mut slot = self.tail;
         let mut given = 0;
         while given < count {
-            let held = self.slot_buffer(slot).unwrap_or(slot);
-            let Some(buffer) = choose(slot, held).filter(|b| *b < self.buffer_count) else {
+            if !self.fill(slot, &mut take_free) {
                 break;
-            };
-            self.arm(slot, buffer);
+            }
             slot = (slot + 1) & (self.count - 1);
             given += 1;
         }
-        if given == 0 {
-            return 0;
+        if given > 0 {
+            self.tail = slot;
+            fence(Ordering::Release);
+            regs.write32(RDT(u32::from(self.queue)), u32::from(self.tail));
         }
-        self.tail = slot;
-        fence(Ordering::Release);
-        regs.write32(RDT(u32::from(self.queue)), u32::from(self.tail));
+        // The descriptor at the tail stays with software; it gets a buffer now so that the
+        // ring has no empty descriptor once the caller has enough free buffers.
+        if given == count && self.slot_buffer(self.tail).is_none() {
+            self.fill(self.tail, &mut take_free);
+        }
         given
+    }
+
+    /// Arms `slot` with the buffer it holds, or with one from `take_free` if it is empty.
+    /// `false` (nothing written) if no valid buffer was supplied.
+    fn fill(&mut self, slot: u16, take_free: &mut impl FnMut(u16) -> Option<u16>) -> bool {
+        let buffer = match self.slot_buffer(slot) {
+            Some(held) => held,
+            None => match take_free(slot).filter(|b| *b < self.buffer_count) {
+                Some(fresh) => fresh,
+                None => return false,
+            },
+        };
+        self.arm(slot, buffer);
+        true
     }
 }
