@@ -37,9 +37,12 @@
 //!   entry keeps that entry and re-points it (so its IVAR does not change) unless another entry
 //!   already serves the new processor, in which case the queue joins it (coalescing) and its old
 //!   entry is released.
-//! * **Default queue.** Queue 0 (`NDIS_DEFAULT_RECEIVE_QUEUE_ID`) is not bound here: NDIS never
-//!   allocates, frees or re-targets it through the queue OIDs, so its vector is part of the
-//!   interrupt plan decided at Initialize, not of this run-time binding.
+//! * **Default queue.** Queue 0 (`NDIS_DEFAULT_RECEIVE_QUEUE_ID`) is bound once, at Initialize,
+//!   with [`Binder::bind_default`] on the processor of the plan's default-queue message, by the
+//!   same rules as any queue (so VM queues on that processor share its entry). NDIS never
+//!   allocates, frees or re-targets it through the queue OIDs, so [`Binder::bind`],
+//!   [`Binder::rebind`] and [`Binder::unbind`] refuse it, and it takes none of the
+//!   `max_queues` slots.
 //!
 //! # Costs
 //!
@@ -353,6 +356,8 @@ pub struct Binder {
     other_entry: u32,
     other_message: u32,
     slots: Vec<Option<Slot>>,
+    /// The default queue's binding, once [`Binder::bind_default`] made it.
+    default_queue: Option<QueueBinding>,
 }
 
 /// The distance order of the module docs as a sort key: smaller is nearer. It is a total order
@@ -431,6 +436,7 @@ impl Binder {
             other_entry: config.other_entry,
             other_message: config.other_message,
             slots,
+            default_queue: None,
         })
     }
 
@@ -499,9 +505,13 @@ impl Binder {
         Some(lowest)
     }
 
-    /// The binding of `queue`, if bound.
+    /// The binding of `queue`, if bound (the default queue's after
+    /// [`bind_default`](Self::bind_default)).
     #[must_use]
     pub fn binding(&self, queue: QueueId) -> Option<QueueBinding> {
+        if queue == crate::ndis::NDIS_DEFAULT_RECEIVE_QUEUE_ID {
+            return self.default_queue;
+        }
         self.slot_of(queue).and_then(|i| self.slots.get(i)).copied().flatten().map(|s| s.binding)
     }
 
@@ -544,9 +554,16 @@ impl Binder {
             .map(|(i, _)| i)
     }
 
-    /// The queues bound to table entry `entry`, in slot order.
+    /// The queues bound to table entry `entry`: the default queue first (if bound there),
+    /// then the VM queues in slot order.
     pub fn queues_on_entry(&self, entry: u32) -> impl Iterator<Item = QueueId> + '_ {
-        self.slots.iter().flatten().filter(move |s| s.binding.entry == entry).map(|s| s.queue)
+        let default = self
+            .default_queue
+            .filter(|b| b.entry == entry)
+            .map(|_| crate::ndis::NDIS_DEFAULT_RECEIVE_QUEUE_ID);
+        default.into_iter().chain(
+            self.slots.iter().flatten().filter(move |s| s.binding.entry == entry).map(|s| s.queue),
+        )
     }
 
     // ----------------------------------------------------------------------------------------
@@ -573,6 +590,23 @@ impl Binder {
         if let Some(slot) = self.slots.get_mut(free_slot) {
             *slot = Some(Slot { queue, binding });
         }
+        Ok(Bound { binding, ops })
+    }
+
+    /// Binds the default queue (once, at Initialize) with affinity `requested`: normally the
+    /// target of the plan's default-queue message, whose PCI initial entry then serves it
+    /// without a table change.
+    ///
+    /// # Errors
+    /// [`BindError::AlreadyBound`]; the binder is unchanged.
+    pub fn bind_default(&mut self, requested: Processor) -> Result<Bound, BindError> {
+        if self.default_queue.is_some() {
+            return Err(BindError::AlreadyBound);
+        }
+        let (step, binding) = self.plan(requested, None)?;
+        let mut ops = MsixOps::new();
+        self.apply(step, None, &mut ops);
+        self.default_queue = Some(binding);
         Ok(Bound { binding, ops })
     }
 
@@ -1069,6 +1103,31 @@ mod tests {
         let r = b.bind(4, cpu(0, 0)).unwrap();
         assert_eq!(r.binding.entry, 1);
         assert_eq!(b.entry_refcount(2), 0);
+    }
+
+    #[test]
+    fn the_default_queue_binds_once_takes_no_slot_and_vm_queues_share_its_entry() {
+        // Seed topology: message 0 other causes, messages 1..=8 on CPUs 0..=7; 2 queue slots.
+        let mut b = binder(&seed_targets(), 10, 2);
+        let d = b.bind_default(cpu(0, 0)).unwrap();
+        assert_eq!((d.binding.entry, d.binding.message), (1, 1));
+        assert_eq!(ops(d.ops.as_slice()), [Unmask { entry: 1 }]);
+        assert_eq!(b.binding(0), Some(d.binding));
+        let snapshot = b.clone();
+        assert_eq!(b.bind_default(cpu(0, 3)), Err(BindError::AlreadyBound));
+        assert_eq!(b, snapshot);
+        // A VM queue on CPU 0 coalesces onto the default queue's entry; both slots stay free
+        // for VM queues.
+        let q = b.bind(5, cpu(0, 0)).unwrap();
+        assert_eq!(q.binding.entry, 1);
+        assert!(q.ops.is_empty());
+        assert!(b.bind(6, cpu(0, 1)).is_ok());
+        assert_eq!(b.queues_on_entry(1).collect::<Vec<_>>(), [0, 5]);
+        assert_eq!(b.queue_count(), 2, "the default queue is not a VM queue");
+        // Freeing the VM queue leaves the entry with the default queue: not masked.
+        let u = b.unbind(5).unwrap();
+        assert!(u.ops.is_empty());
+        assert_eq!(b.entry_refcount(1), 1);
     }
 
     #[test]

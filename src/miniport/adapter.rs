@@ -2,17 +2,20 @@
 //! handlers NDIS requires of every miniport.
 //!
 //! Scope today: bring-up and teardown, the interrupt plan, link-state indications through the
-//! "other causes" vector, and the general OIDs. The receive and send paths arrive in issue
-//! [4/8]; until then the adapter indicates no receives, completes every send with a failure
-//! status, and keeps the packet filter and multicast list a protocol sets without programming
-//! them (there is no receive path for them to act on).
+//! "other causes" vector, the general OIDs, and the default queue's receive path (pool 0,
+//! [`super::receive`]) with its interrupt: each message's ISR masks the table entries that
+//! point at it and its DPC services what they carry ([`crate::datapath::vectors`]).
 
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use super::dma;
+use super::receive::{self, ReceivePath};
 use super::{msix, pool_allocate, pool_free, tags};
+use crate::datapath::rx::RECEIVE_BUDGET;
+use crate::datapath::vectors::{MessageRoute, SERVES_OTHER, VectorRoutes, serves_rx};
 use crate::hw::igb::{self, LinkState};
 use crate::hw::mmio::MappedBar;
 use crate::hw::{ALL_ONES, Registers};
@@ -40,20 +43,24 @@ use crate::ndis::{
     NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_OBJECT_TYPE_MINIPORT_INTERRUPT,
     NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_OID_REQUEST, NDIS_PACKET_TYPE_ALL_MULTICAST,
     NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_MULTICAST,
-    NDIS_PACKET_TYPE_PROMISCUOUS, NDIS_PORT_NUMBER, NDIS_RECEIVE_FILTER_CAPABILITIES,
+    NDIS_PACKET_TYPE_PROMISCUOUS, NDIS_PORT_NUMBER, NDIS_PROTOCOL_ID_DEFAULT,
+    NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_THROTTLE_PARAMETERS,
     NDIS_SIZEOF_LINK_STATE_REVISION_1, NDIS_SIZEOF_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
     NDIS_SIZEOF_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES_REVISION_3,
     NDIS_SIZEOF_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
     NDIS_SIZEOF_MINIPORT_INTERRUPT_CHARACTERISTICS_REVISION_1,
+    NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
     NDIS_SIZEOF_STATUS_INDICATION_REVISION_1, NDIS_STATUS, NDIS_STATUS_ADAPTER_NOT_READY,
     NDIS_STATUS_FAILURE, NDIS_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1,
-    NDIS_STATUS_LINK_STATE, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_RESOURCES,
-    NDIS_STATUS_SUCCESS, NET_BUFFER_LIST, NET_DEVICE_PNP_EVENT, NET_IF_ACCESS_BROADCAST,
-    NET_IF_CONNECTION_DEDICATED, NET_IF_DIRECTION_SENDRECEIVE, NdisDevicePnPEventSurpriseRemoved,
-    NdisInterfacePci, NdisMDeregisterInterruptEx, NdisMIndicateStatusEx, NdisMMapIoSpace,
-    NdisMRegisterInterruptEx, NdisMSendNetBufferListsComplete, NdisMSetMiniportAttributes,
-    NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported, NdisPhysicalMedium802_3,
-    PVOID, ULONG,
+    NDIS_STATUS_LINK_STATE, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_PENDING,
+    NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
+    NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT, NET_IF_ACCESS_BROADCAST,
+    NET_IF_CONNECTION_DEDICATED, NET_IF_DIRECTION_SENDRECEIVE, NdisAllocateNetBufferListPool,
+    NdisDevicePnPEventSurpriseRemoved, NdisFreeNetBufferListPool, NdisInterfacePci,
+    NdisMDeregisterInterruptEx, NdisMDeregisterScatterGatherDma, NdisMIndicateStatusEx,
+    NdisMMapIoSpace, NdisMPauseComplete, NdisMRegisterInterruptEx, NdisMSendNetBufferListsComplete,
+    NdisMSetMiniportAttributes, NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported,
+    NdisPhysicalMedium802_3, PVOID, ULONG,
 };
 use crate::oid::general;
 use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capabilities};
@@ -63,6 +70,12 @@ use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capab
 pub const IGB_REGISTER_BAR_LENGTH: u32 = 0x2_0000;
 /// Ethernet MTU the adapter reports.
 pub const MTU: u32 = 1500;
+/// Largest frame the adapter sends or receives: MTU + Ethernet header + one 802.1Q tag.
+pub const MAX_FRAME_BYTES: u32 = MTU + 14 + 4;
+/// 82576 pools, each with its receive path (pool 0: the default queue).
+pub const POOLS: usize = 8;
+/// The pool of the default queue (VT_CTL.DEF_PL).
+pub const DEFAULT_POOL: u8 = 0;
 /// Largest translated resource list the driver reads, in descriptors.
 const MAX_RESOURCE_DESCRIPTORS: usize = crate::interrupt::MAX_MESSAGES_PER_FUNCTION + 64;
 
@@ -83,6 +96,16 @@ pub struct Adapter {
     pending_causes: AtomicU32,
     /// Whether the adapter is Running (Restart) rather than Paused.
     running: AtomicBool,
+    /// MiniportPause returned PENDING: whoever sees the last NBL come back completes it.
+    pause_pending: AtomicBool,
+    /// NdisMRegisterScatterGatherDma's handle (shared memory needs it).
+    dma_handle: NDIS_HANDLE,
+    /// The NBL pool every receive path's NBLs come from.
+    nbl_pool: NDIS_HANDLE,
+    /// One receive path per pool; pool 0 is the default queue.
+    receive: [ReceivePath; POOLS],
+    /// Which table entries each message serves (MSI-X).
+    vectors: VectorRoutes,
     /// Settings the protocols made through OIDs, and the counters OIDs report. Only the OID
     /// path touches it, and NDIS sends a miniport one OID request at a time (spec §1.9), so
     /// the accesses never overlap.
@@ -135,6 +158,20 @@ impl Adapter {
             permanent_mac: [0; 6],
             pending_causes: AtomicU32::new(0),
             running: AtomicBool::new(false),
+            pause_pending: AtomicBool::new(false),
+            dma_handle: ptr::null_mut(),
+            nbl_pool: ptr::null_mut(),
+            receive: [
+                ReceivePath::new(0),
+                ReceivePath::new(1),
+                ReceivePath::new(2),
+                ReceivePath::new(3),
+                ReceivePath::new(4),
+                ReceivePath::new(5),
+                ReceivePath::new(6),
+                ReceivePath::new(7),
+            ],
+            vectors: VectorRoutes::new(),
             oid_state: UnsafeCell::new(OidState::default()),
         }
     }
@@ -162,6 +199,30 @@ impl Adapter {
             link: igb::link_state(self).unwrap_or(LinkState::DOWN),
             counters: *counters,
         }
+    }
+
+    /// Whether nothing is outstanding: no receive NBL with NDIS.
+    fn is_idle(&self) -> bool {
+        self.receive.iter().all(|path| path.outstanding() == 0)
+    }
+
+    /// Completes a pending pause once the adapter is idle (exactly once: whoever takes
+    /// `pause_pending` back).
+    fn complete_pause_if_idle(&self) {
+        if self.pause_pending.load(Ordering::Acquire)
+            && self.is_idle()
+            && self.pause_pending.swap(false, Ordering::AcqRel)
+        {
+            // SAFETY: the pause NDIS started and this driver returned PENDING for, completed
+            // once; <= DISPATCH_LEVEL.
+            unsafe { NdisMPauseComplete(self.miniport_handle) };
+        }
+    }
+
+    /// Frames indicated on `pool`'s queue so far.
+    #[must_use]
+    pub fn frames_indicated(&self, pool: u8) -> u64 {
+        self.receive.get(usize::from(pool)).map_or(0, ReceivePath::indicated)
     }
 
     /// The interrupt plan decided at Initialize.
@@ -197,6 +258,27 @@ impl Adapter {
             // waits for running ISRs and DPCs of this adapter.
             unsafe { NdisMDeregisterInterruptEx(self.interrupt_handle) };
             self.interrupt_handle = ptr::null_mut();
+        }
+        let this = &*self;
+        for path in &this.receive {
+            if this.bar.is_some() {
+                let _ = igb::enable_pool_rx(this, path.pool(), false);
+            }
+            // SAFETY: PASSIVE_LEVEL, no DPC runs (deregistered above) and the adapter is
+            // paused (Halt) or never ran (Initialize failure), so NDIS holds no NBL.
+            unsafe { path.destroy(this.miniport_handle, this, &KernelStall) };
+        }
+        if !self.nbl_pool.is_null() {
+            // SAFETY: the pool NdisAllocateNetBufferListPool returned; every NBL from it was
+            // freed with its receive path above.
+            unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
+            self.nbl_pool = ptr::null_mut();
+        }
+        if !self.dma_handle.is_null() {
+            // SAFETY: the handle NdisMRegisterScatterGatherDma returned, after every shared
+            // memory block was freed.
+            unsafe { NdisMDeregisterScatterGatherDma(self.dma_handle) };
+            self.dma_handle = ptr::null_mut();
         }
         if let Some(bar) = self.bar.take() {
             // SAFETY: the mapping NdisMMapIoSpace made, with its length; unmapped once, after
@@ -314,7 +396,32 @@ unsafe fn initialize(
         return status;
     }
 
-    // 5. Interrupts, then the plan built from what PnP granted.
+    // 5. Scatter-gather DMA (for the shared memory of the rings) and the receive NBL pool.
+    // SAFETY: inside Initialize, after the registration attributes, PASSIVE_LEVEL.
+    this.dma_handle = match unsafe { dma::register_sg_dma(handle, MAX_FRAME_BYTES) } {
+        Ok(dma_handle) => dma_handle,
+        Err(status) => return status,
+    };
+    let pool_parameters = NET_BUFFER_LIST_POOL_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+            NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+        ),
+        ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
+        fAllocateNetBuffer: 1,
+        ContextSize: 0,
+        PoolTag: tags::RX,
+        DataSize: 0,
+        Flags: 0,
+    };
+    // SAFETY: the parameters live on this frame; PASSIVE_LEVEL.
+    this.nbl_pool = unsafe { NdisAllocateNetBufferListPool(handle, &raw const pool_parameters) };
+    if this.nbl_pool.is_null() {
+        return NDIS_STATUS_RESOURCES;
+    }
+
+    // 6. Interrupts, then the plan built from what PnP granted.
     let mut characteristics = interrupt_characteristics();
     let mut interrupt_handle: NDIS_HANDLE = ptr::null_mut();
     // SAFETY: the characteristics and the out handle live on this frame; the context is the
@@ -341,7 +448,7 @@ unsafe fn initialize(
     }
     this.binder = this.plan.binder().and_then(Result::ok);
 
-    // 6. Hardware-assist attributes: the receive-filter capabilities (with MSI-X support).
+    // 7. Hardware-assist attributes: the receive-filter capabilities (with MSI-X support).
     let mut hardware = hardware_capabilities(VmqHardware::IGB_82576);
     let mut current = current_capabilities(VmqHardware::IGB_82576, &this.plan);
     let assist = hardware_assist_attributes(&mut hardware, &mut current);
@@ -351,9 +458,69 @@ unsafe fn initialize(
         return status;
     }
 
-    // 7. Link changes interrupt from now on (route_interrupts enabled them). The adapter is now
+    // 8. The default queue: VMDq with pool 0 as the default pool, its ring, its interrupt. The
+    // receiver starts at Restart.
+    if let Err(status) = configure_default_queue(this) {
+        return status;
+    }
+
+    // 9. Link changes interrupt from now on (route_interrupts enabled them). The adapter is now
     // Paused; NDIS calls Restart next.
     NDIS_STATUS_SUCCESS
+}
+
+/// VMDq with the default pool, the default queue's receive path, and its interrupt route.
+fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
+    let not_ready = |_| NDIS_STATUS_ADAPTER_NOT_READY;
+    igb::configure_vmdq(&*this, DEFAULT_POOL).map_err(not_ready)?;
+    // The default pool strips 802.1Q tags into the NBL's out-of-band data (the adapter
+    // reports NDIS_MAC_OPTION_8021Q_VLAN).
+    let options = igb::PoolOptions { strip_vlan: true, ..igb::PoolOptions::DEFAULT_POOL };
+    igb::set_pool_options(&*this, DEFAULT_POOL, options).map_err(not_ready)?;
+    igb::set_receive_address(&*this, 0, this.permanent_mac, DEFAULT_POOL).map_err(not_ready)?;
+    let path = &this.receive[usize::from(DEFAULT_POOL)];
+    // SAFETY: PASSIVE_LEVEL inside Initialize, SG DMA registered, nothing else uses the path
+    // yet; the NBL pool is the adapter's.
+    unsafe { path.create(this.miniport_handle, this.nbl_pool, 0, &*this, &KernelStall) }?;
+    route_default_queue(this)
+}
+
+/// Points the default queue's completions at an interrupt vector. MSI-X with VMQ: the table
+/// entry the binder gives the default queue on its message's processor. MSI-X without VMQ: the
+/// other-causes entry, which then carries everything. MSI and line: the single vector carries
+/// every cause already.
+fn route_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
+    let not_ready = |_| NDIS_STATUS_ADAPTER_NOT_READY;
+    let plan = &this.plan;
+    if plan.kind != InterruptKind::MsiX {
+        return Ok(());
+    }
+    let rx = serves_rx(DEFAULT_POOL);
+    let Some(binder) = this.binder.as_mut() else {
+        // VMQ off: one entry for everything.
+        igb::route_rx_queue(&*this, DEFAULT_POOL, Some(plan.other_entry)).map_err(not_ready)?;
+        igb::set_throttle(&*this, plan.other_entry, 0).map_err(not_ready)?;
+        this.vectors.set(plan.other_entry, plan.other_message, SERVES_OTHER | rx);
+        return Ok(());
+    };
+    let message = plan.default_queue_message;
+    let processor = plan
+        .message_targets
+        .get(usize::try_from(message).unwrap_or(usize::MAX))
+        .copied()
+        .flatten()
+        .ok_or(NDIS_STATUS_RESOURCES)?;
+    let bound = binder.bind_default(processor).map_err(|_| NDIS_STATUS_RESOURCES)?;
+    // SAFETY: inside MiniportInitializeEx (the NdisMConfigMSIXTableEntry window), PASSIVE.
+    unsafe { msix::apply_msix_ops(this.miniport_handle, bound.ops.as_slice()) }
+        .map_err(|(_, status)| status)?;
+    let entry = bound.binding.entry;
+    this.vectors.set(plan.other_entry, plan.other_message, SERVES_OTHER);
+    this.vectors.set(entry, bound.binding.message, rx);
+    igb::route_rx_queue(&*this, DEFAULT_POOL, Some(entry)).map_err(not_ready)?;
+    igb::set_throttle(&*this, entry, 0).map_err(not_ready)?;
+    igb::unmask_entries(&*this, 1 << entry);
+    Ok(())
 }
 
 /// Points the device's interrupt causes at the plan's vectors: MSI-X "other causes" on table
@@ -565,68 +732,157 @@ unsafe fn adapter_from<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
 /// `pending_causes` bit: the link changed.
 const CAUSE_LINK_CHANGED: u32 = 1 << 0;
 
-/// The ISR's work on the vector that carries link and other causes: read (and so clear) the
-/// causes, mask the vector until the DPC has run, latch what the DPC must handle. `None` when
-/// the interrupt is not this device's (a shared line) or the device is gone.
-fn claim_causes(adapter: &Adapter) -> Option<()> {
-    let link_changed = if adapter.plan.kind == InterruptKind::MsiX {
-        let causes = igb::other_causes(adapter).map_err(|_| note_device_gone(adapter)).ok()?;
-        // The entry stays masked until the DPC re-enables it (enable_causes).
-        let _ = igb::disable_entry(adapter, adapter.plan.other_entry);
-        causes.link_changed
+/// All-ones from the device: it is gone (surprise removal); stop touching it.
+fn note_device_gone(adapter: &Adapter) {
+    adapter.surprise_removed.store(true, Ordering::Release);
+}
+
+/// What the DPC of `message_id` serves: in MSI-X mode the entries pointing at the message; with
+/// a single vector (MSI, line) everything, on the default pool.
+fn route_of(adapter: &Adapter, message_id: ULONG) -> MessageRoute {
+    if adapter.plan.kind == InterruptKind::MsiX {
+        adapter.vectors.for_message(message_id)
     } else {
-        let causes =
-            igb::line_interrupt_causes(adapter).map_err(|_| note_device_gone(adapter)).ok()??;
+        MessageRoute { entries: 0, serves: SERVES_OTHER | serves_rx(DEFAULT_POOL) }
+    }
+}
+
+/// The ISR's work for one interrupt: read (and so clear) the "other" causes if this vector
+/// carries them, mask the vector until its DPC has run, and latch what the DPC must handle.
+/// `false` when the interrupt is not this device's (a shared line) or the device is gone.
+///
+/// MSI-X: one EIMC write for the message's entries, plus one ICR read only on the vector that
+/// carries the other causes; receive vectors read no register at all. MSI and line: IMS and ICR
+/// are read to tell this device's interrupt from another's, then everything is masked.
+fn claim_interrupt(adapter: &Adapter, route: MessageRoute) -> bool {
+    let link_changed = if adapter.plan.kind == InterruptKind::MsiX {
+        if route.entries == 0 {
+            // No entry points at this message (a stale delivery after a re-point): not ours to
+            // service, but a message is never shared, so it is claimed without a DPC.
+            return false;
+        }
+        let link_changed = if route.serves & SERVES_OTHER != 0 {
+            let Ok(causes) = igb::other_causes(adapter) else {
+                note_device_gone(adapter);
+                return false;
+            };
+            causes.link_changed
+        } else {
+            false
+        };
+        igb::mask_entries(adapter, route.entries);
+        link_changed
+    } else {
+        let causes = match igb::line_interrupt_causes(adapter) {
+            Ok(Some(causes)) => causes,
+            Ok(None) => return false,
+            Err(_) => {
+                note_device_gone(adapter);
+                return false;
+            }
+        };
         igb::disable_all_interrupts(adapter);
         causes.link_changed
     };
     if link_changed {
         adapter.pending_causes.fetch_or(CAUSE_LINK_CHANGED, Ordering::AcqRel);
     }
-    Some(())
+    true
 }
 
-/// All-ones from the device: it is gone (surprise removal); stop touching it.
-fn note_device_gone(adapter: &Adapter) {
-    adapter.surprise_removed.store(true, Ordering::Release);
-}
-
-/// Unmasks the vector [`claim_causes`] masked (and enables the causes in the first place).
-fn enable_causes(adapter: &Adapter) {
-    // Errors mean the device is gone or the entry is invalid: nothing to unmask either way.
-    let _ = if adapter.plan.kind == InterruptKind::MsiX {
-        igb::enable_entry(adapter, adapter.plan.other_entry)
+/// Unmasks what [`claim_interrupt`] masked.
+fn unmask(adapter: &Adapter, route: MessageRoute) {
+    if adapter.plan.kind == InterruptKind::MsiX {
+        igb::unmask_entries(adapter, route.entries);
     } else {
-        igb::configure_single_vector(adapter)
-    };
+        igb::unmask_single_vector(adapter);
+    }
 }
 
-/// The DPC's work: indicate a link change, then unmask.
-fn handle_causes(adapter: &Adapter) {
-    let causes = adapter.pending_causes.swap(0, Ordering::AcqRel);
-    if causes & CAUSE_LINK_CHANGED != 0 {
-        let mut state = link_state(igb::link_state(adapter).unwrap_or(LinkState::DOWN));
-        let indication = NDIS_STATUS_INDICATION {
-            Header: NDIS_OBJECT_HEADER::new(
-                NDIS_OBJECT_TYPE_STATUS_INDICATION,
-                NDIS_STATUS_INDICATION_REVISION_1,
-                NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
-            ),
-            SourceHandle: adapter.miniport_handle,
-            PortNumber: 0,
-            StatusCode: NDIS_STATUS_LINK_STATE,
-            Flags: 0,
-            DestinationHandle: ptr::null_mut(),
-            RequestId: ptr::null_mut(),
-            StatusBuffer: ptr::from_mut(&mut state).cast(),
-            StatusBufferSize: u32::from(NDIS_SIZEOF_LINK_STATE_REVISION_1),
-            Guid: crate::ndis::GUID::default(),
-            NdisReserved: [ptr::null_mut(); 4],
-        };
-        // SAFETY: the indication and its buffer live on this frame; DISPATCH_LEVEL is allowed.
-        unsafe { NdisMIndicateStatusEx(adapter.miniport_handle, &raw const indication) };
+/// Indicates the link state the device reports now.
+fn indicate_link_state(adapter: &Adapter) {
+    let mut state = link_state(igb::link_state(adapter).unwrap_or(LinkState::DOWN));
+    let indication = NDIS_STATUS_INDICATION {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_STATUS_INDICATION,
+            NDIS_STATUS_INDICATION_REVISION_1,
+            NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
+        ),
+        SourceHandle: adapter.miniport_handle,
+        PortNumber: 0,
+        StatusCode: NDIS_STATUS_LINK_STATE,
+        Flags: 0,
+        DestinationHandle: ptr::null_mut(),
+        RequestId: ptr::null_mut(),
+        StatusBuffer: ptr::from_mut(&mut state).cast(),
+        StatusBufferSize: u32::from(NDIS_SIZEOF_LINK_STATE_REVISION_1),
+        Guid: crate::ndis::GUID::default(),
+        NdisReserved: [ptr::null_mut(); 4],
+    };
+    // SAFETY: the indication and its buffer live on this frame; DISPATCH_LEVEL is allowed.
+    unsafe { NdisMIndicateStatusEx(adapter.miniport_handle, &raw const indication) };
+}
+
+/// The DPC's work for one vector: a link change, then a receive batch on each pool the vector
+/// carries (within NDIS's budget). Returns whether frames are left over; the vector then stays
+/// masked and NDIS runs the DPC again (`MoreNblsPending`); otherwise it is unmasked.
+fn service_vector(adapter: &Adapter, route: MessageRoute, budget: usize) -> bool {
+    if route.serves & SERVES_OTHER != 0
+        && adapter.pending_causes.swap(0, Ordering::AcqRel) & CAUSE_LINK_CHANGED != 0
+    {
+        indicate_link_state(adapter);
     }
-    enable_causes(adapter);
+    let indicate = adapter.running.load(Ordering::Acquire);
+    let mut more = false;
+    let mut pools = route.rx_pools();
+    while pools != 0 {
+        let pool = pools.trailing_zeros();
+        pools &= pools - 1;
+        if let Some(path) = adapter.receive.get(pool as usize) {
+            let pass = path.service(adapter.miniport_handle, adapter, budget, indicate);
+            more |= pass.is_some_and(|p| p.more);
+        }
+    }
+    more
+}
+
+/// The DPC's budget from NDIS's throttle parameters (at most [`RECEIVE_BUDGET`]).
+///
+/// # Safety
+/// `throttle` is NULL or the `NDIS_RECEIVE_THROTTLE_PARAMETERS` NDIS passed to the DPC.
+unsafe fn dpc_budget(throttle: PVOID) -> usize {
+    let throttle = throttle.cast::<NDIS_RECEIVE_THROTTLE_PARAMETERS>();
+    // SAFETY: forwarded contract.
+    let max = unsafe { throttle.as_ref() }.map(|t| t.MaxNblsToIndicate);
+    max.and_then(|m| usize::try_from(m).ok()).unwrap_or(RECEIVE_BUDGET).min(RECEIVE_BUDGET)
+}
+
+/// Tells NDIS to run the DPC again (`MoreNblsPending`).
+///
+/// # Safety
+/// As for [`dpc_budget`].
+unsafe fn request_another_pass(throttle: PVOID) {
+    let throttle = throttle.cast::<NDIS_RECEIVE_THROTTLE_PARAMETERS>();
+    // SAFETY: forwarded contract; NDIS reads the flag when the DPC returns.
+    if let Some(t) = unsafe { throttle.as_mut() } {
+        t.Flags |= 1;
+    }
+}
+
+/// The DPC of a message or of the line.
+///
+/// # Safety
+/// `throttle` as for [`dpc_budget`].
+unsafe fn dpc(adapter: &Adapter, message_id: ULONG, throttle: PVOID) {
+    let route = route_of(adapter, message_id);
+    // SAFETY: forwarded contract.
+    let budget = unsafe { dpc_budget(throttle) };
+    if service_vector(adapter, route, budget) {
+        // SAFETY: forwarded contract.
+        unsafe { request_another_pass(throttle) };
+    } else {
+        unmask(adapter, route);
+    }
 }
 
 unsafe extern "system" fn message_isr(
@@ -639,10 +895,7 @@ unsafe extern "system" fn message_isr(
     unsafe { target_processors.write(0) };
     // SAFETY: the registered interrupt context.
     let Some(adapter) = (unsafe { adapter_from(context) }) else { return 0 };
-    // Receive messages carry no cause yet (no receive path); the other-causes message, and the
-    // single vector when VMQ is off, carry link changes.
-    let carries_causes = message_id == adapter.plan.other_message || !adapter.plan.vmq_enabled();
-    let queue_dpc = carries_causes && claim_causes(adapter).is_some();
+    let queue_dpc = claim_interrupt(adapter, route_of(adapter, message_id));
     // SAFETY: as above.
     unsafe { queue_default_dpc.write(BOOLEAN::from(queue_dpc)) };
     // An MSI/MSI-X message is never shared: it is always this device's.
@@ -651,14 +904,15 @@ unsafe extern "system" fn message_isr(
 
 unsafe extern "system" fn message_dpc(
     context: NDIS_HANDLE,
-    _message_id: ULONG,
+    message_id: ULONG,
     _dpc_context: PVOID,
-    _throttle: PVOID,
+    throttle: PVOID,
     _reserved: PVOID,
 ) {
     // SAFETY: the registered interrupt context.
     if let Some(adapter) = unsafe { adapter_from(context) } {
-        handle_causes(adapter);
+        // SAFETY: NDIS passes its receive throttle parameters.
+        unsafe { dpc(adapter, message_id, throttle) };
     }
 }
 
@@ -669,10 +923,10 @@ unsafe extern "system" fn message_disable(context: NDIS_HANDLE, _message_id: ULO
     }
 }
 
-unsafe extern "system" fn message_enable(context: NDIS_HANDLE, _message_id: ULONG) {
+unsafe extern "system" fn message_enable(context: NDIS_HANDLE, message_id: ULONG) {
     // SAFETY: the registered interrupt context.
     if let Some(adapter) = unsafe { adapter_from(context) } {
-        enable_causes(adapter);
+        unmask(adapter, route_of(adapter, message_id));
     }
 }
 
@@ -686,7 +940,7 @@ unsafe extern "system" fn line_isr(
     // SAFETY: the registered interrupt context.
     let Some(adapter) = (unsafe { adapter_from(context) }) else { return 0 };
     // A line can be shared: an interrupt with no cause of ours is not ours.
-    let ours = claim_causes(adapter).is_some();
+    let ours = claim_interrupt(adapter, route_of(adapter, 0));
     // SAFETY: as above.
     unsafe { queue_default_dpc.write(BOOLEAN::from(ours)) };
     BOOLEAN::from(ours)
@@ -695,12 +949,13 @@ unsafe extern "system" fn line_isr(
 unsafe extern "system" fn line_dpc(
     context: NDIS_HANDLE,
     _dpc_context: PVOID,
-    _throttle: PVOID,
+    throttle: PVOID,
     _reserved: PVOID,
 ) {
     // SAFETY: the registered interrupt context.
     if let Some(adapter) = unsafe { adapter_from(context) } {
-        handle_causes(adapter);
+        // SAFETY: NDIS passes its receive throttle parameters.
+        unsafe { dpc(adapter, 0, throttle) };
     }
 }
 
@@ -714,7 +969,7 @@ unsafe extern "system" fn line_disable(context: NDIS_HANDLE) {
 unsafe extern "system" fn line_enable(context: NDIS_HANDLE) {
     // SAFETY: the registered interrupt context.
     if let Some(adapter) = unsafe { adapter_from(context) } {
-        enable_causes(adapter);
+        igb::unmask_single_vector(adapter);
     }
 }
 
@@ -729,7 +984,9 @@ unsafe fn adapter_context<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
     unsafe { context.cast::<Adapter>().as_ref() }
 }
 
-/// MiniportPause: nothing is in flight (no receive or send path yet), so pausing is immediate.
+/// MiniportPause: stop receiving and indicating, then wait (PENDING) until NDIS has returned
+/// every receive NBL; the return path completes the pause ([`Adapter::complete_pause_if_idle`]).
+/// Sends are completed at once (the transmit path holds none).
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with the adapter context.
@@ -738,13 +995,21 @@ pub unsafe extern "system" fn miniport_pause(
     _parameters: PVOID,
 ) -> NDIS_STATUS {
     // SAFETY: forwarded contract.
-    if let Some(adapter) = unsafe { adapter_context(context) } {
-        adapter.running.store(false, Ordering::Release);
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return NDIS_STATUS_SUCCESS };
+    adapter.running.store(false, Ordering::Release);
+    // No new frames; those already in a ring stay there until Restart.
+    let _ = igb::stop_receiver(adapter);
+    adapter.pause_pending.store(true, Ordering::Release);
+    // Whoever takes `pause_pending` back completes the pause: this call (SUCCESS) if nothing is
+    // outstanding now, else the return of the last NBL (NdisMPauseComplete).
+    if adapter.is_idle() && adapter.pause_pending.swap(false, Ordering::AcqRel) {
+        NDIS_STATUS_SUCCESS
+    } else {
+        NDIS_STATUS_PENDING
     }
-    NDIS_STATUS_SUCCESS
 }
 
-/// MiniportRestart.
+/// MiniportRestart: start receiving again.
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with the adapter context.
@@ -753,9 +1018,12 @@ pub unsafe extern "system" fn miniport_restart(
     _parameters: PVOID,
 ) -> NDIS_STATUS {
     // SAFETY: forwarded contract.
-    if let Some(adapter) = unsafe { adapter_context(context) } {
-        adapter.running.store(true, Ordering::Release);
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return NDIS_STATUS_FAILURE };
+    if igb::start_receiver(adapter).is_err() {
+        note_device_gone(adapter);
+        return NDIS_STATUS_ADAPTER_NOT_READY;
     }
+    adapter.running.store(true, Ordering::Release);
     NDIS_STATUS_SUCCESS
 }
 
@@ -877,16 +1145,20 @@ pub unsafe extern "system" fn miniport_send_net_buffer_lists(
     };
 }
 
-/// MiniportReturnNetBufferLists: the adapter indicates no receives yet, so NDIS has nothing to
-/// return; a call here would be an NDIS bug and is ignored.
+/// MiniportReturnNetBufferLists: each NBL goes back to its receive path, lock-free; the last
+/// one back completes a pending pause.
 ///
 /// # Safety
-/// Called by NDIS at <= DISPATCH_LEVEL.
+/// Called by NDIS at <= DISPATCH_LEVEL with NBLs this driver indicated.
 pub unsafe extern "system" fn miniport_return_net_buffer_lists(
-    _context: NDIS_HANDLE,
-    _net_buffer_lists: *mut NET_BUFFER_LIST,
+    context: NDIS_HANDLE,
+    net_buffer_lists: *mut NET_BUFFER_LIST,
     _return_flags: ULONG,
 ) {
+    // SAFETY: forwarded contract.
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
+    receive::return_nbls(&adapter.receive, net_buffer_lists);
+    adapter.complete_pause_if_idle();
 }
 
 /// MiniportCancelSend: sends complete synchronously, so none is ever pending.

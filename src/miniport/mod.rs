@@ -7,9 +7,11 @@
 //! once, with their length bounded, and parsed by safe code.
 
 pub mod adapter;
+pub mod dma;
 pub mod driver;
 pub mod msix;
 pub mod pnp;
+pub mod receive;
 
 use core::ptr::NonNull;
 
@@ -55,4 +57,8 @@ pub mod tags {
     pub const REQUIREMENTS_LIST: u32 = u32::from_ne_bytes(*b"VqRl");
     /// The RSS processor-information buffer (freed before FilterResourceRequirements returns).
     pub const RSS_PROCESSOR_INFO: u32 = u32::from_ne_bytes(*b"VqRs");
+    /// A receive ring's bookkeeping (slot table, NBL and MDL tables) and its NBL pool.
+    pub const RX: u32 = u32::from_ne_bytes(*b"VqRx");
+    /// The transmit ring's bookkeeping.
+    pub const TX: u32 = u32::from_ne_bytes(*b"VqTx");
 }

@@ -33,6 +33,9 @@ pub const MSIX_OTHER_CAUSES: u32 = ICR_LSC;
 /// `IMS_ENABLE_MASK` the driver acts on.
 pub const SINGLE_VECTOR_CAUSES: u32 = ICR_LSC | ICR_RXDW | ICR_RXDMT0 | ICR_TXDW;
 
+/// The EICR/EIMS bits of every vector the register file has.
+const ALL_VECTORS: u32 = (1 << NUM_VECTORS) - 1;
+
 /// The EICR/EIMS/EIAC bit of `entry`, if the register file can address it.
 const fn vector_bit(entry: u32) -> Result<u32, IgbError> {
     if entry < NUM_VECTORS { Ok(1 << entry) } else { Err(IgbError::InvalidEntry(entry)) }
@@ -204,6 +207,37 @@ pub fn enable_entry(regs: &impl Registers, entry: u32) -> Result<(), IgbError> {
 pub fn disable_entry(regs: &impl Registers, entry: u32) -> Result<(), IgbError> {
     regs.write32(EIMC, vector_bit(entry)?);
     Ok(())
+}
+
+/// Masks the MSI-X table entries in `entries` (bit e = entry e) with one EIMC write: what an
+/// ISR does for the entries of its message. Bits the register file lacks are ignored.
+pub fn mask_entries(regs: &impl Registers, entries: u32) {
+    regs.write32(EIMC, entries & ALL_VECTORS);
+}
+
+/// Unmasks the entries in `entries` with one EIMS write (a cause that arrived meanwhile fires at
+/// once, igb-qemu §6): what a DPC does when its work is done.
+pub fn unmask_entries(regs: &impl Registers, entries: u32) {
+    regs.write32(EIMS, entries & ALL_VECTORS);
+}
+
+/// Sets entry `entry`'s interrupt throttle: EITR = `interval` (0: every cause interrupts at
+/// once; otherwise QEMU waits `(interval & 0x7FFE) × 1024` ns before the next message, the
+/// 82576 about a quarter of that, igb-qemu §6). EITR survives CTRL.RST in QEMU, so it is always
+/// written rather than assumed.
+///
+/// # Errors
+/// [`IgbError::InvalidEntry`] (nothing written).
+pub fn set_throttle(regs: &impl Registers, entry: u32, interval: u32) -> Result<(), IgbError> {
+    vector_bit(entry)?;
+    regs.write32(EITR(entry), interval);
+    Ok(())
+}
+
+/// Unmasks the single vector after its DPC (MSI or line): IMS = [`SINGLE_VECTOR_CAUSES`], one
+/// write. A cause latched meanwhile asserts the interrupt again at once.
+pub fn unmask_single_vector(regs: &impl Registers) {
+    regs.write32(IMS, SINGLE_VECTOR_CAUSES);
 }
 
 /// Masks every interrupt (IMC and EIMC all-ones), then reads STATUS so the masks have reached
