@@ -125,11 +125,6 @@ fn frames_arrive_byte_exact_in_order_on_the_default_queue_through_many_ring_wrap
         assert_eq!(indication.processor, default_target, "on the default queue's processor");
     }
     assert_eq!(reads_after - reads_before, 0, "no register read on the receive path");
-    let tail_writes = writes_after; // recorded for the message below
-    eprintln!(
-        "{count} frames, {} indications, {tail_writes} register writes in all",
-        sim.receive_indications().len()
-    );
     stop(sim);
 }
 
