@@ -1,7 +1,8 @@
 //! The driver's 82576 code (`vmqnic::hw::igb`) against QEMU's emulated 82576, through the
 //! ndis-sim QEMU backend: bring-up (reset, permanent MAC, link) and interrupt routing (MSI-X
 //! "other causes", queue vectors through IVAR, MSI in single-vector mode), observed as MSI-X and
-//! MSI writes landing in guest-RAM mailboxes.
+//! MSI writes landing in guest-RAM mailboxes; link changes made by pulling and plugging the
+//! cable through QMP (`Qemu::set_link`).
 //!
 //! Each test starts its own QEMU. A machine without a QEMU that has `-device igb` makes these
 //! tests FAIL with the backend's install hint; they never skip.
@@ -175,6 +176,68 @@ fn link_up_arrives_on_the_other_causes_entry() {
     igb::disable_all_interrupts(&regs);
     regs.write32(regs::ICS, regs::ICR_LSC);
     assert_eq!(igb.poll_mailboxes(&mailboxes, SILENCE).unwrap(), [], "all masked");
+}
+
+/// Bound for "auto-negotiation took its 500 ms" (igb-qemu §3), with room for scheduling.
+const AUTONEG_AT_LEAST: Duration = Duration::from_millis(400);
+
+#[test]
+fn a_pulled_cable_is_seen_at_once_and_a_plugged_one_after_autoneg() {
+    let igb = start(true);
+    let regs = QemuRegisters(&igb);
+    let mailboxes = msix_mailboxes(&igb, 3);
+    igb::reset(&regs, &SleepStall).unwrap();
+    let other = 2;
+    let message = [(other, msix_data(other))];
+    igb::configure_msix(&regs, u32::from(other)).unwrap();
+    igb::start_link(&regs, &SleepStall).unwrap();
+    assert_eq!(igb.poll_mailboxes(&mailboxes, LINK_TIMEOUT).unwrap(), message, "link-up");
+    assert!(igb::other_causes(&regs).unwrap().link_changed);
+    let up = LinkState { up: true, speed_mbps: 1000, full_duplex: true };
+    assert_eq!(igb::link_state(&regs), Ok(up));
+
+    // Pulled: QEMU has cleared STATUS.LU, latched ICR.LSC and sent the other-causes message by
+    // the time the command returns.
+    igb.qemu().set_link(false).unwrap();
+    assert_eq!(igb.reg_read(regs::STATUS).unwrap() & regs::STATUS_LU, 0);
+    assert_eq!(igb.take_mailboxes(&mailboxes).unwrap(), message, "link-down message");
+    let causes = igb::other_causes(&regs).unwrap();
+    assert!(causes.link_changed && !causes.rx_overrun, "{causes:x?}");
+    assert_eq!(igb.reg_read(regs::ICR).unwrap(), 0, "GPIE.NSICR: reading the causes cleared ICR");
+    assert_eq!(igb::link_state(&regs), Ok(LinkState::DOWN));
+
+    // Plugged in: QEMU renegotiates, so the link and its message come 500 ms later.
+    let plugged = Instant::now();
+    igb.qemu().set_link(true).unwrap();
+    assert_eq!(igb::link_state(&regs), Ok(LinkState::DOWN), "not before auto-negotiation");
+    let fired = igb.poll_mailboxes(&mailboxes, LINK_TIMEOUT).unwrap();
+    let took = plugged.elapsed();
+    assert_eq!(fired, message, "link-up message");
+    assert!(took >= AUTONEG_AT_LEAST, "link-up {took:?} after plugging in");
+    assert!(igb::other_causes(&regs).unwrap().link_changed);
+    assert_eq!(igb::link_state(&regs), Ok(up));
+}
+
+#[test]
+fn start_link_brings_no_link_while_the_cable_is_out() {
+    // Without a netdev, so the cable is the NIC's end alone (Qemu::set_link names the NIC).
+    let igb = start(false);
+    let regs = QemuRegisters(&igb);
+    let mailboxes = msix_mailboxes(&igb, 1);
+    igb.qemu().set_link(false).unwrap();
+    igb::reset(&regs, &SleepStall).unwrap();
+    igb::configure_msix(&regs, 0).unwrap();
+    igb::start_link(&regs, &SleepStall).unwrap();
+    // QEMU's autoneg timer fires and does nothing while the link is down.
+    assert_eq!(igb.poll_mailboxes(&mailboxes, Duration::from_secs(1)).unwrap(), [], "no link");
+    assert_eq!(igb::link_state(&regs), Ok(LinkState::DOWN));
+
+    igb.qemu().set_link(true).unwrap();
+    let (state, took) = wait_for_link(&regs);
+    assert_eq!(state, LinkState { up: true, speed_mbps: 1000, full_duplex: true });
+    assert!(took >= AUTONEG_AT_LEAST, "link-up {took:?} after plugging in");
+    assert_eq!(igb.poll_mailboxes(&mailboxes, EVENT_TIMEOUT).unwrap(), [(0, msix_data(0))]);
+    assert!(igb::other_causes(&regs).unwrap().link_changed);
 }
 
 #[test]

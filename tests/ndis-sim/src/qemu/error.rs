@@ -77,6 +77,25 @@ pub enum Error {
         /// The failure that broke the stream.
         reason: String,
     },
+    /// QEMU answered a QMP command with `{"error": ...}`.
+    QmpRejected {
+        /// The command as sent (long ones shortened).
+        command: String,
+        /// QMP's error class (`GenericError`, `DeviceNotFound`, `CommandNotFound`, ...).
+        class: String,
+        /// QMP's human-readable description.
+        description: String,
+    },
+    /// A QMP message was not valid (not JSON, not a QMP message, an answer to no command), or
+    /// an earlier such failure left the QMP connection unusable.
+    QmpProtocol {
+        /// The command waited for (long ones shortened).
+        command: String,
+        /// The offending message (shortened), empty if none.
+        reply: String,
+        /// What was wrong.
+        problem: String,
+    },
     /// An argument would produce a malformed qtest command or an invalid access. Checked before
     /// anything is sent, because a malformed command can make QEMU assert and abort
     /// (igb-qemu.md §1).
@@ -165,6 +184,13 @@ impl fmt::Display for Error {
             }
             Error::QtestBroken { reason } => {
                 write!(f, "the qtest connection is unusable after an earlier failure: {reason}")
+            }
+            Error::QmpRejected { command, class, description } => {
+                write!(f, "QMP command {command} failed: {class}: {description}")
+            }
+            Error::QmpProtocol { command, reply, problem } => {
+                write!(f, "bad QMP exchange for {command}: {problem}")?;
+                if reply.is_empty() { Ok(()) } else { write!(f, " (message: {reply:?})") }
             }
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::GuestRamOutOfRange { gpa, len, reason } => {

@@ -15,6 +15,7 @@ use super::error::{Error, QemuLog, Result};
 use super::gpa_alloc::{Allocation, GpaAllocator, GpaRange};
 use super::guest_ram::{FIRST_DMA_ADDRESS, GuestRam};
 use super::netdev::{MacAddress, Netdev};
+use super::qmp::{IGB_NIC_ID, Qmp, set_link_arguments};
 use super::qtest::Qtest;
 use super::spawner::{SpawnSpec, spawn_tied_to_process};
 
@@ -32,6 +33,10 @@ pub const MAX_MEMORY_MIB: u32 = 2048;
 /// The igb's PCI slot, fixed on the command line (`addr=3.0`).
 pub const IGB_PCI_DEVICE: u8 = 3;
 
+/// The `id` of the `-netdev stream` backend (when [`QemuConfig::netdev`] is on), which is also
+/// its net-client name for QMP `set_link`.
+pub const NETDEV_ID: &str = "n0";
+
 /// How to start QEMU.
 #[derive(Clone, Debug)]
 pub struct QemuConfig {
@@ -47,7 +52,7 @@ pub struct QemuConfig {
     pub extra_args: Vec<OsString>,
     /// Bound for QEMU to start and connect its sockets.
     pub startup_timeout: Duration,
-    /// Bound for each qtest reply.
+    /// Bound for each qtest reply and each QMP answer.
     pub qtest_timeout: Duration,
 }
 
@@ -253,8 +258,9 @@ impl Drop for QemuProcess {
     }
 }
 
-/// One running QEMU: q35 under TCG with a halting BIOS, qtest, shared guest RAM and one igb
-/// NIC at 00:03.0, optionally connected to a netdev stream served by this process.
+/// One running QEMU: q35 under TCG with a halting BIOS, qtest, a QMP monitor, shared guest RAM
+/// and one igb NIC (`id=nic0`) at 00:03.0, optionally connected to a netdev stream served by
+/// this process.
 ///
 /// Dropping it stops QEMU (SIGTERM, then SIGKILL), unmaps guest RAM and removes the temporary
 /// directory. QEMU is also SIGKILLed by the kernel if this process dies.
@@ -264,6 +270,7 @@ pub struct Qemu {
     // the directory last.
     process: QemuProcess,
     qtest: Qtest,
+    qmp: Qmp,
     netdev: Option<Netdev>,
     ram: GuestRam,
     dma: Mutex<GpaAllocator>,
@@ -316,6 +323,8 @@ impl Qemu {
         let qtest_listener = bind_listener(&qtest_path)?;
         let net_path = workdir.path.join("net.sock");
         let net_listener = if config.netdev { Some(bind_listener(&net_path)?) } else { None };
+        let qmp_path = workdir.path.join("qmp.sock");
+        let qmp_listener = bind_listener(&qmp_path)?;
 
         let mut shm = ShmFile::create(mem_bytes)?;
         let log_path = workdir.path.join("qemu.log");
@@ -326,6 +335,7 @@ impl Qemu {
             config,
             bios: &bios,
             qtest: &qtest_path,
+            qmp: &qmp_path,
             netdev: &net_path,
             guest_ram: &shm.path,
         }
@@ -347,7 +357,9 @@ impl Qemu {
         let mut process = QemuProcess { child, exit: None };
 
         let deadline = Instant::now() + config.startup_timeout;
-        // Order matters: QEMU connects qtest first, then the netdev (igb-qemu.md §1).
+        // Order matters: QEMU connects qtest first, then the netdev (igb-qemu.md §1). The QMP
+        // chardev connects before both (chardevs are created first), so it is already
+        // waiting in the listener's backlog.
         let qtest_stream =
             accept_from_qemu(&qtest_listener, "qtest", &mut process, &binary, &log, deadline)?;
         let net_stream = match &net_listener {
@@ -356,11 +368,15 @@ impl Qemu {
             }
             None => None,
         };
+        let qmp_stream =
+            accept_from_qemu(&qmp_listener, "QMP", &mut process, &binary, &log, deadline)?;
         drop(qtest_listener);
         drop(net_listener);
+        drop(qmp_listener);
         // The sockets' paths are no longer needed; nothing else may connect.
         let _ = fs::remove_file(&qtest_path);
         let _ = fs::remove_file(&net_path);
+        let _ = fs::remove_file(&qmp_path);
 
         let qtest = Qtest::new(qtest_stream, config.qtest_timeout, log.clone());
         // The first reply proves QEMU finished initialising (it serves qtest from its main
@@ -371,6 +387,9 @@ impl Qemu {
         })?;
         let mem_size = usize::try_from(mem_bytes).map_err(|_| {
             Error::InvalidArgument("guest RAM larger than the address space".into())
+        })?;
+        let qmp = Qmp::connect(qmp_stream, config.qtest_timeout, log.clone()).map_err(|e| {
+            Error::Startup { reason: format!("QMP handshake failed: {e}"), log_tail: log.tail() }
         })?;
         let ram = GuestRam::map(&shm.file, mem_size)?;
         // Both QEMU and we hold it open; drop the name now so nothing leaks if we are killed.
@@ -384,6 +403,7 @@ impl Qemu {
         Ok(Qemu {
             process,
             qtest,
+            qmp,
             netdev,
             ram,
             dma: Mutex::new(dma),
@@ -434,6 +454,34 @@ impl Qemu {
     #[must_use]
     pub fn qtest(&self) -> &Qtest {
         &self.qtest
+    }
+
+    /// Plugs (`up`) or pulls (`!up`) the NIC's cable: QMP `set_link` on the netdev
+    /// ([`NETDEV_ID`]), which takes both ends of the link down, or on the NIC
+    /// ([`IGB_NIC_ID`](super::IGB_NIC_ID)) when QEMU has no netdev. Returns once QEMU has
+    /// answered, so every immediate effect of the command has happened by then.
+    ///
+    /// On the 82576 (see the [`qmp`](super::qmp) module docs): pulling the cable clears
+    /// STATUS.LU and raises ICR.LSC (and its interrupt, if enabled) before this returns.
+    /// Plugging it back restarts auto-negotiation when the PHY has it enabled (the default), so
+    /// STATUS.LU and ICR.LSC follow ~500 ms later, from QEMU's autoneg timer. Frames injected and
+    /// frames transmitted while the cable is out are lost, as on a wire. A change to the state
+    /// the link already has raises nothing.
+    pub fn set_link(&self, up: bool) -> Result<()> {
+        let name = if self.netdev.is_some() { NETDEV_ID } else { IGB_NIC_ID };
+        self.qmp.execute("set_link", Some(set_link_arguments(name, up))).map(drop)
+    }
+
+    /// Runs one QMP command given as JSON text, `{"execute": NAME}` or `{"execute": NAME,
+    /// "arguments": {...}}`, and returns its `return` value as compact JSON text (for example
+    /// `{"execute": "query-status"}` gives `{"status":"running","running":true}`).
+    ///
+    /// An escape hatch for tests: the command is not checked beyond its shape (`"id"` and
+    /// `"exec-oob"` are refused; the client numbers commands itself), so a command like `quit`
+    /// or `system_reset` does what it says to the backend. A QMP error comes back as
+    /// [`Error::QmpRejected`] with QEMU's class and description.
+    pub fn qmp(&self, command: &str) -> Result<String> {
+        self.qmp.execute_text(command)
     }
 
     /// Guest RAM, mapped into this process.
@@ -515,12 +563,13 @@ struct CommandLine<'a> {
     config: &'a QemuConfig,
     bios: &'a Path,
     qtest: &'a Path,
+    qmp: &'a Path,
     netdev: &'a Path,
     guest_ram: &'a Path,
 }
 
 impl CommandLine<'_> {
-    /// The command line of igb-qemu.md §1.
+    /// The command line of igb-qemu.md §1, plus a QMP monitor and an id for the NIC.
     fn args(&self) -> Vec<OsString> {
         let config = self.config;
         let mut args: Vec<String> = vec![
@@ -533,6 +582,11 @@ impl CommandLine<'_> {
             // Without this QEMU logs every qtest command to stderr (and is ~50% slower).
             "-qtest-log".into(),
             "none".into(),
+            // A QMP monitor on a client chardev: QEMU connects to our listener (qmp.rs).
+            "-chardev".into(),
+            format!("socket,id=qmp0,path={}", self.qmp.display()),
+            "-mon".into(),
+            "chardev=qmp0,mode=control".into(),
             "-display".into(),
             "none".into(),
             "-nodefaults".into(),
@@ -548,14 +602,16 @@ impl CommandLine<'_> {
             "-machine".into(),
             "q35,memory-backend=mem".into(),
         ];
-        let mut device = format!("igb,addr={IGB_PCI_DEVICE}.0,mac={}", config.mac);
+        // The id names the NIC's net client for QMP set_link.
+        let mut device = format!("igb,addr={IGB_PCI_DEVICE}.0,mac={},id={IGB_NIC_ID}", config.mac);
         if config.netdev {
             args.push("-netdev".into());
             args.push(format!(
-                "stream,id=n0,server=off,addr.type=unix,addr.path={}",
+                "stream,id={NETDEV_ID},server=off,addr.type=unix,addr.path={}",
                 self.netdev.display()
             ));
-            device.push_str(",netdev=n0");
+            device.push_str(",netdev=");
+            device.push_str(NETDEV_ID);
         }
         args.push("-device".into());
         args.push(device);
@@ -640,6 +696,36 @@ mod tests {
             };
             assert!(matches!(Qemu::start(&config), Err(Error::InvalidArgument(_))));
         }
+    }
+
+    #[test]
+    fn command_line_has_a_qmp_monitor_and_names_the_nic() {
+        let config = QemuConfig::default();
+        let paths =
+            ["/t/bios", "/t/qtest.sock", "/t/qmp.sock", "/t/net.sock", "/dev/shm/x"].map(Path::new);
+        let args: Vec<String> = CommandLine {
+            config: &config,
+            bios: paths[0],
+            qtest: paths[1],
+            qmp: paths[2],
+            netdev: paths[3],
+            guest_ram: paths[4],
+        }
+        .args()
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect();
+        let after = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .unwrap_or_else(|| panic!("no {flag} in {args:?}"))
+                .as_str()
+        };
+        assert_eq!(after("-chardev"), "socket,id=qmp0,path=/t/qmp.sock");
+        assert_eq!(after("-mon"), "chardev=qmp0,mode=control");
+        assert_eq!(after("-device"), "igb,addr=3.0,mac=52:54:00:12:34:56,id=nic0,netdev=n0");
+        assert_eq!(after("-qtest"), "unix:/t/qtest.sock");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!   netdev stream socket) and owns it: dropping it stops QEMU, and QEMU also dies with this
 //!   process.
 //! * [`Qtest`] is the qtest client (MMIO, port I/O and guest-memory commands).
+//! * The QMP client ([`qmp`]) gives [`Qemu::set_link`], the NIC's cable, and
+//!   [`Qemu::qmp`], any QMP command; its module docs say what `set_link` does to the 82576.
 //! * [`GuestRam`] is the guest RAM mapped into this process; [`Qemu::dma_alloc`] hands out
 //!   page-aligned guest-physical ranges from it ([`GpaAllocator`]).
 //! * [`PciConfig`] is configuration space over 0xCF8/0xCFC.
@@ -25,6 +27,7 @@ mod igb;
 mod launcher;
 mod netdev;
 pub mod pci;
+pub mod qmp;
 mod qtest;
 pub mod regs;
 mod rx_ring;
@@ -39,10 +42,12 @@ pub use igb::{
     Q35_IGB_INTX_IOAPIC_PIN, Q35_IOAPIC_QOM_PATH, RegisterCounts,
 };
 pub use launcher::{
-    DEFAULT_QEMU_BINARY, IGB_PCI_DEVICE, MAX_MEMORY_MIB, MIN_MEMORY_MIB, Qemu, QemuConfig,
+    DEFAULT_QEMU_BINARY, IGB_PCI_DEVICE, MAX_MEMORY_MIB, MIN_MEMORY_MIB, NETDEV_ID, Qemu,
+    QemuConfig,
 };
 pub use netdev::{FrameDecoder, MAX_FRAME_LEN, MacAddress, encode_frame};
 pub use pci::{BarInfo, BarKind, MsixCapability, PciAddress, PciCapability, PciConfig};
+pub use qmp::IGB_NIC_ID;
 pub use qtest::{IrqEvent, Qtest, QtestSession};
 pub use rx_ring::{RxCompletion, RxRing};
 

@@ -578,6 +578,14 @@ impl Sim {
         self.require_qemu("receive frames")?.recv_frame(timeout).map_err(SimError::from)
     }
 
+    /// Plugs (`up`) or pulls the device's cable ([`Qemu::set_link`]): pulling it takes the
+    /// link down at once, with its interrupt; plugging it in brings the link up ~0.5 s later,
+    /// after QEMU's auto-negotiation. Deliver the interrupts with
+    /// [`deliver_interrupts`](Self::deliver_interrupts).
+    pub fn set_link(&self, up: bool) -> Result<(), SimError> {
+        self.require_qemu("set the link")?.set_link(up).map_err(SimError::from)
+    }
+
     fn require_qemu(&self, operation: &'static str) -> Result<&Qemu, SimError> {
         self.qemu().ok_or_else(|| SimError::WrongState {
             operation,

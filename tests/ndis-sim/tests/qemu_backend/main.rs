@@ -3,4 +3,5 @@
 
 mod launch;
 mod nic;
+mod qmp;
 mod support;

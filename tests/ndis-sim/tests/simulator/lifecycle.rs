@@ -1,6 +1,8 @@
 //! The lifecycle the simulator drives: DriverEntry to unload, every grant policy, pause and
 //! restart, a second start; without a device and on QEMU's 82576.
 
+use std::time::Duration;
+
 use ndis_sim::sim::{AdapterState, Completion, GrantKind, GrantPolicy, Sim, SimConfig, SimError};
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::grant::{InterruptKind, partial_descriptors};
@@ -267,6 +269,17 @@ fn a_failing_initialize_removes_the_device() {
     assert_eq!(sim.adapter_state(), AdapterState::Absent);
     sim.unload_driver().unwrap();
     assert_eq!(sim.violations(), vec![], "the failure path released everything");
+}
+
+#[test]
+fn device_operations_without_a_device_are_errors() {
+    let sim = Sim::start(SimConfig::with_groups(&[1]));
+    for result in [sim.set_link(false), sim.send_frames(&[&[0; 60]])] {
+        let error = result.unwrap_err();
+        assert!(matches!(error, SimError::WrongState { .. }), "{error}");
+        assert!(error.to_string().contains("with_qemu"), "{error}");
+    }
+    assert!(matches!(sim.recv_frame(Duration::ZERO), Err(SimError::WrongState { .. })));
 }
 
 #[test]
