@@ -5,6 +5,7 @@
 pub mod claim;
 pub mod ledger;
 pub mod rx;
+pub mod tx;
 pub mod vectors;
 
 #[cfg(test)]

@@ -160,21 +160,20 @@ impl<'a> DmaRegion<'a> {
         Some(unsafe { core::slice::from_raw_parts(start, len) })
     }
 
-    /// Copies `data` to `offset`; `false` (nothing copied) if it does not fit.
+    /// The bytes `offset..offset + len`, writable, if inside the region.
     ///
-    /// Only for bytes the device does not read or write at the moment (a TX buffer whose
+    /// Only for bytes the device neither reads nor writes at the moment (a TX buffer whose
     /// descriptor has not been handed over yet).
-    pub(crate) fn copy_in(&mut self, offset: usize, data: &[u8]) -> bool {
-        let Some(end) = offset.checked_add(data.len()) else { return false };
+    pub(crate) fn bytes_mut(&mut self, offset: usize, len: usize) -> Option<&mut [u8]> {
+        let end = offset.checked_add(len)?;
         if end > self.len {
-            return false;
+            return None;
         }
         let start = self.virt.as_ptr().wrapping_add(offset);
-        // SAFETY: the destination lies inside the region (checked above), valid for writes for
-        // 'a; `data` is a shared borrow that cannot overlap it, because `&mut self` excludes
-        // every slice `bytes` handed out and the constructor excludes other references.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), start, data.len()) };
-        true
+        // SAFETY: [start, start + len) lies inside the region, valid for writes for 'a; the
+        // caller guarantees the device does not access these bytes while the borrow lives,
+        // and `&mut self` excludes every other slice of the region.
+        Some(unsafe { core::slice::from_raw_parts_mut(start, len) })
     }
 }
 
@@ -197,9 +196,9 @@ mod tests {
         assert!(!region.write_u32(64, 0), "past the end");
         assert_eq!(region.read_u32(62), None);
         assert_eq!(region.read_u32(usize::MAX - 1), None, "no overflow");
-        assert!(region.copy_in(0, b"abc"));
-        assert!(!region.copy_in(62, b"abc"));
-        assert!(!region.copy_in(usize::MAX, b"a"));
+        region.bytes_mut(0, 3).unwrap().copy_from_slice(b"abc");
+        assert!(region.bytes_mut(62, 3).is_none());
+        assert!(region.bytes_mut(usize::MAX, 1).is_none());
         assert_eq!(region.bytes(0, 3), Some(&b"abc"[..]));
         assert_eq!(region.bytes(1, 64), None);
         assert_eq!(region.bytes(usize::MAX, 2), None);

@@ -194,25 +194,48 @@ impl<'a> TxRing<'a> {
     /// # Errors
     /// [`TxError`]; nothing is written.
     pub fn post(&mut self, frame: &[u8]) -> Result<u16, TxError> {
-        if frame.is_empty() {
-            self.counters.rejected += 1;
-            return Err(TxError::Empty);
-        }
-        let Ok(length) = u16::try_from(frame.len()) else {
-            self.counters.rejected += 1;
-            return Err(TxError::TooLong(frame.len()));
-        };
-        if u32::from(length) > self.buffer_size {
-            self.counters.rejected += 1;
-            return Err(TxError::TooLong(frame.len()));
-        }
+        self.post_with(|buffer| {
+            let destination = buffer.get_mut(..frame.len()).ok_or(TxError::TooLong(frame.len()))?;
+            destination.copy_from_slice(frame);
+            Ok(frame.len())
+        })
+    }
+
+    /// Lets `fill` write a frame into the next free slot's buffer (the whole buffer is
+    /// offered; `fill` returns the frame's length, e.g. after gathering it from an MDL chain),
+    /// then writes its descriptor (EOP, IFCS, RS). The device sees it only after
+    /// [`flush`](Self::flush). Returns the slot.
+    ///
+    /// # Errors
+    /// [`TxError::Full`] (`fill` is not called), or what `fill` returned, or
+    /// [`TxError::Empty`] / [`TxError::TooLong`] for a length of 0 or beyond the buffer; no
+    /// descriptor is written.
+    pub fn post_with(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Result<usize, TxError>,
+    ) -> Result<u16, TxError> {
         if self.free() == 0 {
             self.counters.full += 1;
             return Err(TxError::Full);
         }
         let slot = self.next_to_use;
-        let buffer = usize::from(slot) * self.buffer_size as usize;
-        self.buffers.copy_in(buffer, frame);
+        let offset = usize::from(slot) * self.buffer_size as usize;
+        let Some(buffer) = self.buffers.bytes_mut(offset, self.buffer_size as usize) else {
+            self.counters.rejected += 1;
+            return Err(TxError::TooLong(0));
+        };
+        let filled = fill(buffer).and_then(|length| match u16::try_from(length) {
+            Ok(0) => Err(TxError::Empty),
+            Ok(length) if u32::from(length) <= self.buffer_size => Ok(length),
+            _ => Err(TxError::TooLong(length)),
+        });
+        let length = match filled {
+            Ok(length) => length,
+            Err(error) => {
+                self.counters.rejected += 1;
+                return Err(error);
+            }
+        };
         let (low, high) =
             split_address(self.buffers.physical() + u64::from(slot) * u64::from(self.buffer_size));
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
@@ -245,16 +268,35 @@ impl<'a> TxRing<'a> {
     /// the first one not done; returns how many. Only flushed descriptors are looked at, and
     /// no register is read.
     pub fn reclaim(&mut self) -> u16 {
-        let mut done = 0;
+        self.reclaim_each(|_| {})
+    }
+
+    /// [`reclaim`](Self::reclaim), calling `done(slot)` for each freed slot in order.
+    pub fn reclaim_each(&mut self, mut done: impl FnMut(u16)) -> u16 {
+        let mut count = 0;
         while self.next_to_clean != self.flushed {
-            let offset = usize::from(self.next_to_clean) * DESCRIPTOR_SIZE + 12;
+            let slot = self.next_to_clean;
+            let offset = usize::from(slot) * DESCRIPTOR_SIZE + 12;
             if self.descriptors.read_u32(offset).unwrap_or(0) & STAT_DD == 0 {
                 break;
             }
-            self.next_to_clean = (self.next_to_clean + 1) & (self.count - 1);
-            done += 1;
+            self.next_to_clean = (slot + 1) & (self.count - 1);
+            count += 1;
+            done(slot);
         }
-        self.counters.completed += u64::from(done);
-        done
+        self.counters.completed += u64::from(count);
+        count
+    }
+
+    /// Number of descriptors.
+    #[must_use]
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Bytes per buffer (the longest frame [`post`](Self::post) accepts).
+    #[must_use]
+    pub fn buffer_size(&self) -> u32 {
+        self.buffer_size
     }
 }
