@@ -561,6 +561,18 @@ fn constants_dma_and_memory() {
 }
 
 #[test]
+fn constants_mapping_locked_pages() {
+    // MmMapLockedPagesSpecifyCache's arguments, as `mdl_system_address` passes them. windows-sys
+    // types KernelMode as its 32-bit `MODE` and NormalPagePriority as `MM_PAGE_PRIORITY` (i32);
+    // the import takes a CCHAR and a ULONG: the values are what must agree.
+    same_values! {
+        wdk_ss =>
+            MmNonCached, MmCached, MmWriteCombined, KernelMode, NormalPagePriority,
+            MdlMappingNoExecute;
+    }
+}
+
+#[test]
 fn constants_media_and_interface() {
     same_values! {
         wdk_ndis, win32_ndis => NdisMedium802_3, NdisPhysicalMedium802_3;

@@ -21,6 +21,7 @@ mod constants;
 mod handlers;
 mod header;
 mod imports;
+mod mm;
 mod nbl;
 mod oid;
 mod resources;
@@ -32,6 +33,7 @@ pub use constants::*;
 pub use handlers::*;
 pub use header::*;
 pub use imports::*;
+pub use mm::*;
 pub use nbl::*;
 pub use oid::*;
 pub use resources::*;
@@ -62,6 +64,8 @@ pub type SIZE_T = usize;
 pub type KAFFINITY = usize;
 /// `KIRQL`.
 pub type KIRQL = u8;
+/// `KPROCESSOR_MODE` (`CCHAR`): `KernelMode` or `UserMode`.
+pub type KPROCESSOR_MODE = i8;
 /// `PHYSICAL_ADDRESS` (`LARGE_INTEGER`).
 pub type PHYSICAL_ADDRESS = i64;
 /// `NTSTATUS`.

@@ -670,6 +670,12 @@ impl Sim {
     pub fn stalled_microseconds(&self) -> u64 {
         with_state(|s| s.stalled_microseconds)
     }
+
+    /// Runs `f` (test code calling exports, say) as if on `processor` at `irql`, as the
+    /// simulator runs the driver's handlers, then restores the previous context.
+    pub fn run_on<R>(&self, processor: Processor, irql: u8, f: impl FnOnce() -> R) -> R {
+        cpu::run_as(cpu::CpuContext { processor, irql }, f)
+    }
 }
 
 impl Drop for Sim {

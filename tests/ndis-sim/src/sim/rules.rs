@@ -280,3 +280,8 @@ pub const FILTER_NON_MESSAGE_RESOURCES_CHANGED: &str =
 /// Hardware receive-filter capabilities offer VM queues without
 /// NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED (a VMQ miniport must support MSI-X).
 pub const VMQ_REQUIRES_MSIX: &str = "VmqRequirements.MsixSupported";
+
+/// MmMapLockedPagesSpecifyCache of an MDL the simulator did not build (neither NdisAllocateMdl
+/// nor a send NBL of the simulated protocol), or whose buffer address was changed. NULL is
+/// returned.
+pub const MAP_LOCKED_PAGES_UNKNOWN_MDL: &str = "MmMapLockedPagesSpecifyCache.UnknownMdl";

@@ -12,6 +12,7 @@ mod exports;
 mod fake;
 mod interrupts;
 mod lifecycle;
+mod mdl_mapping;
 mod net_buffers;
 mod oids;
 mod rules_coverage;

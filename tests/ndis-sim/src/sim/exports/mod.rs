@@ -11,6 +11,7 @@ pub(crate) mod indications;
 mod interrupt;
 mod kernel;
 mod memory;
+mod mm;
 pub(crate) mod nbl;
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
@@ -40,6 +41,7 @@ pub use interrupt::{
 };
 pub use kernel::{KeGetCurrentProcessorNumberEx, KeStallExecutionProcessor};
 pub use memory::{NdisAllocateMemoryWithTagPriority, NdisFreeMemory};
+pub use mm::MmMapLockedPagesSpecifyCache;
 pub use nbl::{
     NBL_BLOCK_NB_OFFSET, NBL_BLOCK_SIZE, NBL_INFO_ENTRIES, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisFreeMdl,
@@ -95,6 +97,7 @@ exported! {
     NdisGroupMaxProcessorCount,
     KeStallExecutionProcessor,
     KeGetCurrentProcessorNumberEx,
+    MmMapLockedPagesSpecifyCache,
     READ_REGISTER_ULONG,
     WRITE_REGISTER_ULONG,
 }
