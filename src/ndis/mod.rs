@@ -26,6 +26,7 @@ mod nbl;
 mod oid;
 mod resources;
 mod rss;
+mod sync;
 mod vmq;
 
 pub use attributes::*;
@@ -38,6 +39,7 @@ pub use nbl::*;
 pub use oid::*;
 pub use resources::*;
 pub use rss::*;
+pub use sync::*;
 pub use vmq::*;
 
 /// `UCHAR`.
@@ -64,6 +66,8 @@ pub type SIZE_T = usize;
 pub type KAFFINITY = usize;
 /// `KIRQL`.
 pub type KIRQL = u8;
+/// `KSPIN_LOCK` (`ULONG_PTR`): the lock word of a kernel spin lock.
+pub type KSPIN_LOCK = usize;
 /// `KPROCESSOR_MODE` (`CCHAR`): `KernelMode` or `UserMode`.
 pub type KPROCESSOR_MODE = i8;
 /// `PHYSICAL_ADDRESS` (`LARGE_INTEGER`).

@@ -244,6 +244,17 @@ pub struct SendCompletionRecord {
     pub flags: u32,
 }
 
+/// An NDIS spin lock as the simulator tracks it (see [`Sim::spin_locks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpinLockState {
+    /// The address of its `NDIS_SPIN_LOCK`.
+    pub address: usize,
+    /// Given up with NdisFreeSpinLock.
+    pub freed: bool,
+    /// The processor holding it.
+    pub held_by: Option<Processor>,
+}
+
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:
 /// they are recorded and read with [`Sim::violations`].)
 #[derive(Debug)]
@@ -669,6 +680,23 @@ impl Sim {
     #[must_use]
     pub fn stalled_microseconds(&self) -> u64 {
         with_state(|s| s.stalled_microseconds)
+    }
+
+    /// Every spin lock NdisAllocateSpinLock initialized (and whose memory NdisFreeMemory has
+    /// not freed), in address order: freed or not, and who holds it. A lock never given up
+    /// with NdisFreeSpinLock is not a violation; this is where it shows.
+    #[must_use]
+    pub fn spin_locks(&self) -> Vec<SpinLockState> {
+        with_state(|s| {
+            s.spin_locks
+                .iter()
+                .map(|(address, record)| SpinLockState {
+                    address: *address,
+                    freed: record.freed,
+                    held_by: record.holder.map(|h| h.processor),
+                })
+                .collect()
+        })
     }
 
     /// Runs `f` (test code calling exports, say) as if on `processor` at `irql`, as the

@@ -16,4 +16,5 @@ mod mdl_mapping;
 mod net_buffers;
 mod oids;
 mod rules_coverage;
+mod spin_locks;
 mod vmq_oids;

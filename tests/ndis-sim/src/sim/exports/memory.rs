@@ -50,7 +50,8 @@ const _: vmqnic::ndis::sig::NdisAllocateMemoryWithTagPriority = NdisAllocateMemo
 
 /// `NdisFreeMemory`: frees a block from NdisAllocateMemoryWithTagPriority (or a requirements
 /// list the PnP manager handed to the driver to replace). Unknown addresses and double frees
-/// are violations and are not freed. IRQL <= DISPATCH_LEVEL.
+/// are violations and are not freed. Spin locks inside the block are forgotten with it (a held
+/// one is a violation). IRQL <= DISPATCH_LEVEL.
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisFreeMemory(VirtualAddress: PVOID, Length: ULONG, MemoryFlags: ULONG) {
     let freed = with_state(|s| {
@@ -62,7 +63,9 @@ pub extern "system" fn NdisFreeMemory(VirtualAddress: PVOID, Length: ULONG, Memo
             );
         }
         let freed = s.allocations.remove(&(VirtualAddress as usize)).map(|a| a.size);
-        if freed.is_none() {
+        if let Some(size) = freed {
+            super::spin_lock::forget_locks_in(s, VirtualAddress as usize, size);
+        } else {
             s.violate(
                 rules::FREE_UNKNOWN_ADDRESS,
                 format!("{VirtualAddress:?} is not a live allocation"),

@@ -13,6 +13,7 @@ mod kernel;
 mod memory;
 mod mm;
 pub(crate) mod nbl;
+mod spin_lock;
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::c_void;
@@ -46,6 +47,10 @@ pub use nbl::{
     NBL_BLOCK_NB_OFFSET, NBL_BLOCK_SIZE, NBL_INFO_ENTRIES, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisFreeMdl,
     NdisFreeNetBufferList, NdisFreeNetBufferListPool, SendFrame,
+};
+pub use spin_lock::{
+    NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
+    NdisFreeSpinLock, NdisReleaseSpinLock,
 };
 
 use super::cpu::{self, irql_name};
@@ -95,6 +100,12 @@ exported! {
     NdisMMapIoSpace,
     NdisMUnmapIoSpace,
     NdisGroupMaxProcessorCount,
+    NdisAllocateSpinLock,
+    NdisFreeSpinLock,
+    NdisAcquireSpinLock,
+    NdisReleaseSpinLock,
+    NdisDprAcquireSpinLock,
+    NdisDprReleaseSpinLock,
     KeStallExecutionProcessor,
     KeGetCurrentProcessorNumberEx,
     MmMapLockedPagesSpecifyCache,
