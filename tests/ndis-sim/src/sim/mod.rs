@@ -33,6 +33,7 @@ pub mod rules;
 mod state;
 pub mod vmq;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -254,6 +255,17 @@ pub struct SpinLockState {
     /// The processor holding it.
     pub held_by: Option<Processor>,
 }
+
+/// The exports [`Sim::allocation_calls`] counts: every one that allocates memory or NDIS
+/// objects for the driver (not NdisAllocateSpinLock, which only initializes the driver's own
+/// memory).
+pub const ALLOCATING_EXPORTS: [&str; 5] = [
+    "NdisAllocateMemoryWithTagPriority",
+    "NdisAllocateNetBufferListPool",
+    "NdisAllocateNetBufferAndNetBufferList",
+    "NdisAllocateMdl",
+    "NdisAllocateSharedMemory",
+];
 
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:
 /// they are recorded and read with [`Sim::violations`].)
@@ -680,6 +692,20 @@ impl Sim {
     #[must_use]
     pub fn stalled_microseconds(&self) -> u64 {
         with_state(|s| s.stalled_microseconds)
+    }
+
+    /// Every call of an allocating export ([`ALLOCATING_EXPORTS`]) since the start, successful
+    /// or not: the number a data path must not move ("no allocation per packet"). Take it
+    /// before and after the traffic and compare.
+    #[must_use]
+    pub fn allocation_calls(&self) -> u64 {
+        with_state(|s| s.allocation_calls.values().sum())
+    }
+
+    /// [`Sim::allocation_calls`] per export, for the exports called at least once.
+    #[must_use]
+    pub fn allocation_calls_by_function(&self) -> BTreeMap<&'static str, u64> {
+        with_state(|s| s.allocation_calls.clone())
     }
 
     /// Every spin lock NdisAllocateSpinLock initialized (and whose memory NdisFreeMemory has

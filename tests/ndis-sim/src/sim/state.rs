@@ -347,6 +347,8 @@ pub struct SimState {
     pub(crate) protocol_sends: Vec<super::exports::nbl::ProtocolPacket>,
     /// NDIS spin locks by address (allocated, freed, held).
     pub(crate) spin_locks: BTreeMap<usize, SpinLockRecord>,
+    /// Calls of each allocating export since the start, successful or not.
+    pub(crate) allocation_calls: BTreeMap<&'static str, u64>,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
     pub(crate) register_reads: u64,
     pub(crate) register_writes: u64,
@@ -390,6 +392,11 @@ impl SimState {
             })
             .flat_map(|record| record.nbls.iter().map(|n| n.address))
             .collect()
+    }
+
+    /// Counts a call of the allocating export `function` (see `Sim::allocation_calls`).
+    pub(crate) fn count_allocation(&mut self, function: &'static str) {
+        *self.allocation_calls.entry(function).or_default() += 1;
     }
 
     /// Records a violation of `rule`.

@@ -6,6 +6,7 @@
 //! The simulator is global state; `cargo nextest` runs each test in its own process, and under
 //! `cargo test` [`Sim::start`](ndis_sim::sim::Sim::start) serializes them.
 
+mod allocation_calls;
 mod checks;
 mod export_checks;
 mod exports;
