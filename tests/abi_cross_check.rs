@@ -317,6 +317,11 @@ fn layout_mdl() {
     });
 }
 
+#[test]
+fn layout_ndis_spin_lock() {
+    same_layout!(ours::NDIS_SPIN_LOCK, wdk_ndis::NDIS_SPIN_LOCK, { SpinLock, OldIrql });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Constants
 // ---------------------------------------------------------------------------------------------
@@ -557,6 +562,18 @@ fn constants_dma_and_memory() {
     same_values! {
         wdk_ndis => NDIS_SG_DMA_64_BIT_ADDRESS, NDIS_SHARED_MEM_PARAMETERS_CONTIGOUS;
         wdk_ss => MM_ANY_NODE_OK, NormalPoolPriority, PCI_WHICHSPACE_CONFIG;
+    }
+}
+
+#[test]
+fn constants_mapping_locked_pages() {
+    // MmMapLockedPagesSpecifyCache's arguments, as `mdl_system_address` passes them. windows-sys
+    // types KernelMode as its 32-bit `MODE` and NormalPagePriority as `MM_PAGE_PRIORITY` (i32);
+    // the import takes a CCHAR and a ULONG: the values are what must agree.
+    same_values! {
+        wdk_ss =>
+            MmNonCached, MmCached, MmWriteCombined, KernelMode, NormalPagePriority,
+            MdlMappingNoExecute;
     }
 }
 

@@ -7,12 +7,13 @@
 //! constant of the matching `sig` type, which turns any signature drift into a compile error.
 
 use super::{
-    BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, MDL, MINIPORT_SYNCHRONIZE_INTERRUPT,
-    NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
-    NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
-    NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS,
-    PROCESSOR_NUMBER, PVOID, SIZE_T, ULONG, UNICODE_STRING, USHORT,
+    BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, KPROCESSOR_MODE, MDL, MEMORY_CACHING_TYPE,
+    MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+    NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
+    NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION,
+    NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION,
+    NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID,
+    SIZE_T, ULONG, UNICODE_STRING, USHORT,
 };
 
 macro_rules! ndis_imports {
@@ -207,6 +208,37 @@ ndis_imports! {
     fn NdisMUnmapIoSpace(MiniportAdapterHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: ULONG);
     /// Number of processors a group can hold.
     fn NdisGroupMaxProcessorCount(Group: USHORT) -> ULONG;
+    /// Initializes a spin lock in driver-provided non-paged memory, before any other use of it
+    /// (IRQL <= DISPATCH).
+    fn NdisAllocateSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// Gives up a spin lock from NdisAllocateSpinLock that no one holds; it frees nothing (the
+    /// memory is the driver's), so a lock that is never freed leaks nothing (IRQL <= DISPATCH).
+    fn NdisFreeSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// Raises the IRQL to DISPATCH_LEVEL, stores the previous one in `OldIrql`, and takes the
+    /// lock (IRQL <= DISPATCH). Not re-entrant: taking a lock the caller already holds
+    /// deadlocks. Release with NdisReleaseSpinLock before the handler returns.
+    fn NdisAcquireSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// Releases a lock taken with NdisAcquireSpinLock and lowers the IRQL back to `OldIrql`
+    /// (at DISPATCH, on the processor that took it).
+    fn NdisReleaseSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// Takes the lock without changing the IRQL: only at DISPATCH_LEVEL (DPCs, or code already
+    /// holding another NDIS spin lock). Release with NdisDprReleaseSpinLock.
+    fn NdisDprAcquireSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// Releases a lock taken with NdisDprAcquireSpinLock, leaving the IRQL alone (DISPATCH).
+    fn NdisDprReleaseSpinLock(SpinLock: *mut NDIS_SPIN_LOCK);
+    /// (ntoskrnl) Maps the locked pages an MDL describes into system space, recording the
+    /// mapping in the MDL; NULL on failure when `BugCheckOnFailure` is FALSE. Call it through
+    /// [`mdl_system_address`](crate::ndis::mdl_system_address), the WDK's
+    /// `MmGetSystemAddressForMdlSafe`, which first uses an existing mapping. IRQL <= DISPATCH
+    /// for `KernelMode`.
+    fn MmMapLockedPagesSpecifyCache(
+        MemoryDescriptorList: *mut MDL,
+        AccessMode: KPROCESSOR_MODE,
+        CacheType: MEMORY_CACHING_TYPE,
+        RequestedAddress: PVOID,
+        BugCheckOnFailure: ULONG,
+        Priority: ULONG,
+    ) -> PVOID;
     /// (ntoskrnl) Busy-waits `MicroSeconds` (what NdisStallExecution expands to): device
     /// bring-up polls with bounded stalls, never sleeps (MiniportInitializeEx may hold locks).
     fn KeStallExecutionProcessor(MicroSeconds: ULONG);

@@ -21,10 +21,12 @@ mod constants;
 mod handlers;
 mod header;
 mod imports;
+mod mm;
 mod nbl;
 mod oid;
 mod resources;
 mod rss;
+mod sync;
 mod vmq;
 
 pub use attributes::*;
@@ -32,10 +34,12 @@ pub use constants::*;
 pub use handlers::*;
 pub use header::*;
 pub use imports::*;
+pub use mm::*;
 pub use nbl::*;
 pub use oid::*;
 pub use resources::*;
 pub use rss::*;
+pub use sync::*;
 pub use vmq::*;
 
 /// `UCHAR`.
@@ -62,6 +66,10 @@ pub type SIZE_T = usize;
 pub type KAFFINITY = usize;
 /// `KIRQL`.
 pub type KIRQL = u8;
+/// `KSPIN_LOCK` (`ULONG_PTR`): the lock word of a kernel spin lock.
+pub type KSPIN_LOCK = usize;
+/// `KPROCESSOR_MODE` (`CCHAR`): `KernelMode` or `UserMode`.
+pub type KPROCESSOR_MODE = i8;
 /// `PHYSICAL_ADDRESS` (`LARGE_INTEGER`).
 pub type PHYSICAL_ADDRESS = i64;
 /// `NTSTATUS`.

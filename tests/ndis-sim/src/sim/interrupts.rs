@@ -518,9 +518,11 @@ fn run_dpcs() -> Vec<DpcRun> {
                             );
                         }
                     }
-                    lifecycle::return_after_dpc();
                 });
             });
+            // The NBLs the DPC indicated come back once it has returned (and its held-lock
+            // check is done), on its processor at DISPATCH_LEVEL.
+            cpu::run_as(context, lifecycle::return_after_dpc);
             observed_processor = cpu::take_observed().or(observed_processor);
             // Bit 0 of Flags is MoreNblsPending: NDIS queues the DPC again.
             if throttle.Flags & 1 == 0 || passes >= MAX_DPC_PASSES {

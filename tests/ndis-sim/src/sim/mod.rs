@@ -33,6 +33,7 @@ pub mod rules;
 mod state;
 pub mod vmq;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -243,6 +244,28 @@ pub struct SendCompletionRecord {
     /// `SendCompleteFlags`.
     pub flags: u32,
 }
+
+/// An NDIS spin lock as the simulator tracks it (see [`Sim::spin_locks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpinLockState {
+    /// The address of its `NDIS_SPIN_LOCK`.
+    pub address: usize,
+    /// Given up with NdisFreeSpinLock.
+    pub freed: bool,
+    /// The processor holding it.
+    pub held_by: Option<Processor>,
+}
+
+/// The exports [`Sim::allocation_calls`] counts: every one that allocates memory or NDIS
+/// objects for the driver (not NdisAllocateSpinLock, which only initializes the driver's own
+/// memory).
+pub const ALLOCATING_EXPORTS: [&str; 5] = [
+    "NdisAllocateMemoryWithTagPriority",
+    "NdisAllocateNetBufferListPool",
+    "NdisAllocateNetBufferAndNetBufferList",
+    "NdisAllocateMdl",
+    "NdisAllocateSharedMemory",
+];
 
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:
 /// they are recorded and read with [`Sim::violations`].)
@@ -677,6 +700,43 @@ impl Sim {
     #[must_use]
     pub fn stalled_microseconds(&self) -> u64 {
         with_state(|s| s.stalled_microseconds)
+    }
+
+    /// Every call of an allocating export ([`ALLOCATING_EXPORTS`]) since the start, successful
+    /// or not: the number a data path must not move ("no allocation per packet"). Take it
+    /// before and after the traffic and compare.
+    #[must_use]
+    pub fn allocation_calls(&self) -> u64 {
+        with_state(|s| s.allocation_calls.values().sum())
+    }
+
+    /// [`Sim::allocation_calls`] per export, for the exports called at least once.
+    #[must_use]
+    pub fn allocation_calls_by_function(&self) -> BTreeMap<&'static str, u64> {
+        with_state(|s| s.allocation_calls.clone())
+    }
+
+    /// Every spin lock NdisAllocateSpinLock initialized (and whose memory NdisFreeMemory has
+    /// not freed), in address order: freed or not, and who holds it. A lock never given up
+    /// with NdisFreeSpinLock is not a violation; this is where it shows.
+    #[must_use]
+    pub fn spin_locks(&self) -> Vec<SpinLockState> {
+        with_state(|s| {
+            s.spin_locks
+                .iter()
+                .map(|(address, record)| SpinLockState {
+                    address: *address,
+                    freed: record.freed,
+                    held_by: record.holder.map(|h| h.processor),
+                })
+                .collect()
+        })
+    }
+
+    /// Runs `f` (test code calling exports, say) as if on `processor` at `irql`, as the
+    /// simulator runs the driver's handlers, then restores the previous context.
+    pub fn run_on<R>(&self, processor: Processor, irql: u8, f: impl FnOnce() -> R) -> R {
+        cpu::run_as(cpu::CpuContext { processor, irql }, f)
     }
 }
 

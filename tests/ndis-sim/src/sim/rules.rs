@@ -280,3 +280,38 @@ pub const FILTER_NON_MESSAGE_RESOURCES_CHANGED: &str =
 /// Hardware receive-filter capabilities offer VM queues without
 /// NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED (a VMQ miniport must support MSI-X).
 pub const VMQ_REQUIRES_MSIX: &str = "VmqRequirements.MsixSupported";
+
+/// NdisAcquireSpinLock, NdisReleaseSpinLock, their Dpr variants or NdisFreeSpinLock with a lock
+/// NdisAllocateSpinLock never initialized, or one NdisFreeSpinLock already gave up (or whose
+/// memory NdisFreeMemory freed); also a NULL lock, NdisAllocateSpinLock's included. Nothing is
+/// done to such a lock.
+pub const SPIN_LOCK_NOT_ALLOCATED: &str = "SpinLock.NotAllocated";
+/// NdisFreeSpinLock of a lock someone holds (it stays allocated and held), or NdisFreeMemory of
+/// the memory of a held lock.
+pub const SPIN_LOCK_FREED_WHILE_HELD: &str = "NdisFreeSpinLock.Held";
+/// NdisReleaseSpinLock or NdisDprReleaseSpinLock of a lock nobody holds, or that another
+/// processor holds. Nothing is released.
+pub const SPIN_LOCK_RELEASE_NOT_HELD: &str = "SpinLock.ReleaseNotHeld";
+/// A lock acquired while it is already held (DDI rules SpinLock and SpinLockDpr: acquire only
+/// an unlocked lock). NDIS spin locks are not re-entrant, and everything here runs on one
+/// thread, so the holder can never release it: on Windows this is a certain deadlock. The
+/// simulator reports it and returns without taking the lock (nor raising the IRQL); the
+/// release that pairs with it is then skipped.
+pub const SPIN_LOCK_ACQUIRE_HELD: &str = "SpinLock.AcquireWhileHeld";
+/// NdisDprAcquireSpinLock or NdisDprReleaseSpinLock below DISPATCH_LEVEL (they leave the IRQL
+/// alone, so the holder could be preempted while it spins others out). Above DISPATCH_LEVEL is
+/// the `Irql.<Function>` rule.
+pub const SPIN_LOCK_DPR_BELOW_DISPATCH: &str = "SpinLockDpr.BelowDispatch";
+/// A lock taken with NdisAcquireSpinLock released with NdisDprReleaseSpinLock, or the reverse.
+/// The lock is released, and the IRQL restored as the matching release would have.
+pub const SPIN_LOCK_MISMATCHED_RELEASE: &str = "SpinLock.MismatchedRelease";
+/// A driver handler (any Miniport* handler, ISR, DPC or synchronized function the simulator
+/// calls) returned while still holding a spin lock it acquired (DDI rules SpinLock and
+/// SpinLockDpr: the lock is released before the handler exits). The simulator releases it and
+/// restores the IRQL the handler was called at.
+pub const SPIN_LOCK_HELD_AT_RETURN: &str = "SpinLock.HeldAtHandlerReturn";
+
+/// MmMapLockedPagesSpecifyCache of an MDL the simulator did not build (neither NdisAllocateMdl
+/// nor a send NBL of the simulated protocol), or whose buffer address was changed. NULL is
+/// returned.
+pub const MAP_LOCKED_PAGES_UNKNOWN_MDL: &str = "MmMapLockedPagesSpecifyCache.UnknownMdl";

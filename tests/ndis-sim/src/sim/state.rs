@@ -14,6 +14,7 @@ use vmqnic::ndis::{
     NDIS_STATUS, NET_BUFFER_LIST_POOL_PARAMETERS,
 };
 
+use super::cpu;
 use super::machine::{Machine, SimBar};
 use super::mmio::IoMapping;
 use super::oid::{OidCompletion, OidKind};
@@ -213,6 +214,33 @@ pub(crate) struct MdlRecord {
     pub(crate) scope: Scope,
 }
 
+/// An NDIS spin lock NdisAllocateSpinLock initialized, by the address of its
+/// `NDIS_SPIN_LOCK`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SpinLockRecord {
+    /// Given up with NdisFreeSpinLock (kept to tell a freed lock from a foreign one).
+    pub(crate) freed: bool,
+    /// Who holds it.
+    pub(crate) holder: Option<LockHolder>,
+    /// Acquisitions of the lock while it was held: each was reported and skipped (on one
+    /// thread it would never return), and the release that pairs with it is skipped too.
+    pub(crate) nested: u32,
+}
+
+/// Who holds a spin lock, and since when.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LockHolder {
+    /// The processor that acquired it.
+    pub(crate) processor: Processor,
+    /// Depth of the phase stack at the acquisition: the handler at this depth must release it
+    /// before it returns (0: acquired outside any handler, by a test).
+    pub(crate) depth: usize,
+    /// That handler, for messages.
+    pub(crate) phase: Option<Phase>,
+    /// Acquired with NdisDprAcquireSpinLock (release with NdisDprReleaseSpinLock).
+    pub(crate) dpr: bool,
+}
+
 /// What the adapter told NDIS about itself.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AdapterRecord {
@@ -317,6 +345,10 @@ pub struct SimState {
     pub(crate) mdls: BTreeMap<usize, MdlRecord>,
     /// Send NBLs the simulated protocol built (kept alive until the simulation ends).
     pub(crate) protocol_sends: Vec<super::exports::nbl::ProtocolPacket>,
+    /// NDIS spin locks by address (allocated, freed, held).
+    pub(crate) spin_locks: BTreeMap<usize, SpinLockRecord>,
+    /// Calls of each allocating export since the start, successful or not.
+    pub(crate) allocation_calls: BTreeMap<&'static str, u64>,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
     pub(crate) register_reads: u64,
     pub(crate) register_writes: u64,
@@ -360,6 +392,11 @@ impl SimState {
             })
             .flat_map(|record| record.nbls.iter().map(|n| n.address))
             .collect()
+    }
+
+    /// Counts a call of the allocating export `function` (see `Sim::allocation_calls`).
+    pub(crate) fn count_allocation(&mut self, function: &'static str) {
+        *self.allocation_calls.entry(function).or_default() += 1;
     }
 
     /// Records a violation of `rule`.
@@ -414,7 +451,9 @@ pub fn with_state<R>(f: impl FnOnce(&mut SimState) -> R) -> R {
     f(&mut state)
 }
 
-/// Pushes `phase` for the duration of `f` (popped also when `f` panics).
+/// Runs the driver handler `f` as `phase`: pushes the phase for the duration of `f` (popped
+/// also when `f` panics) and, when `f` returns, checks that it released every spin lock it
+/// acquired ([`check_locks_released`]). Every call of driver code goes through here.
 pub(crate) fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     struct Pop;
     impl Drop for Pop {
@@ -422,7 +461,48 @@ pub(crate) fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
             with_state(|s| s.phases.pop());
         }
     }
-    with_state(|s| s.phases.push(phase));
-    let _pop = Pop;
-    f()
+    let entry = cpu::current();
+    let depth = with_state(|s| {
+        s.phases.push(phase);
+        s.phases.len()
+    });
+    let pop = Pop;
+    let result = f();
+    check_locks_released(phase, depth, entry);
+    drop(pop);
+    result
+}
+
+/// The handler `phase`, running at phase depth `depth` and entered in `entry`, has returned:
+/// a spin lock it (or code it called) acquired and still holds is a violation (DDI rules
+/// SpinLock and SpinLockDpr: the lock is released before the handler exits). The simulator
+/// then releases the lock and puts the IRQL back to what it was at entry, so that one mistake
+/// is reported once rather than as every later call's IRQL.
+fn check_locks_released(phase: Phase, depth: usize, entry: cpu::CpuContext) {
+    let leaked = with_state(|s| {
+        let mut leaked = Vec::new();
+        for (address, record) in &mut s.spin_locks {
+            if let Some(holder) = record.holder.filter(|h| h.depth >= depth) {
+                leaked.push((*address, holder));
+                record.holder = None;
+                record.nested = 0;
+            }
+        }
+        for (address, holder) in &leaked {
+            let acquired =
+                if holder.dpr { "NdisDprAcquireSpinLock" } else { "NdisAcquireSpinLock" };
+            s.violate(
+                super::rules::SPIN_LOCK_HELD_AT_RETURN,
+                format!(
+                    "{phase:?} returned holding spin lock {address:#x} ({acquired} in {:?} on \
+                     processor {}:{})",
+                    holder.phase, holder.processor.group, holder.processor.number
+                ),
+            );
+        }
+        !leaked.is_empty()
+    });
+    if leaked {
+        cpu::set(entry);
+    }
 }

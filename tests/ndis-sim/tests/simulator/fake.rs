@@ -7,22 +7,24 @@
 //! [`Behaviour`]. Everything a handler learns (handles, mappings, deliveries) goes to
 //! [`FakeState`], which tests read with [`with_fake`].
 
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 use std::ptr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use ndis_sim::sim::exports::{
-    KeGetCurrentProcessorNumberEx, NdisAllocateMdl, NdisAllocateMemoryWithTagPriority,
-    NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisAllocateSharedMemory,
-    NdisFreeMdl, NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool,
-    NdisFreeSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
-    NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma,
-    NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx, NdisMMapIoSpace,
-    NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
+    KeGetCurrentProcessorNumberEx, NdisAcquireSpinLock, NdisAllocateMdl,
+    NdisAllocateMemoryWithTagPriority, NdisAllocateNetBufferAndNetBufferList,
+    NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock,
+    NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeMdl, NdisFreeMemory,
+    NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisFreeSharedMemory, NdisFreeSpinLock,
+    NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx, NdisMDeregisterMiniportDriver,
+    NdisMDeregisterScatterGatherDma, NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx,
+    NdisMMapIoSpace, NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
     NdisMRegisterMiniportDriver, NdisMRegisterScatterGatherDma, NdisMSendNetBufferListsComplete,
     NdisMSetMiniportAttributes, NdisMSynchronizeWithInterruptEx, NdisMUnmapIoSpace,
-    NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
+    NdisReleaseSpinLock, NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
 };
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
@@ -39,11 +41,12 @@ use vmqnic::ndis::{
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
     NDIS_OID_REQUEST, NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
     NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
-    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_INDICATION,
-    NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING, NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS,
-    NET_BUFFER, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS,
-    NetBufferListFilteringInfo, NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING,
-    filtering_info_value, ieee8021q_info_value,
+    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS,
+    NDIS_STATUS_INDICATION, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING,
+    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER, NET_BUFFER_LIST,
+    NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo,
+    NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
+    ieee8021q_info_value,
 };
 
 /// Pool tag of the fake's blocks ("Fake").
@@ -117,6 +120,22 @@ pub enum Step {
     FreeNblPool,
     /// Allocates an MDL over the adapter context and an NBL over it, and keeps both.
     AllocateNblAndMdl,
+    /// NdisAllocateSpinLock of the fake's lock ([`fake_lock`]).
+    AllocateLock,
+    /// NdisFreeSpinLock of the fake's lock.
+    FreeLock,
+    /// NdisAcquireSpinLock of the fake's lock (and no release).
+    AcquireLock,
+    /// NdisReleaseSpinLock of the fake's lock.
+    ReleaseLock,
+    /// NdisDprAcquireSpinLock of the fake's lock (and no release).
+    DprAcquireLock,
+    /// NdisDprReleaseSpinLock of the fake's lock.
+    DprReleaseLock,
+    /// NdisAcquireSpinLock, then NdisReleaseSpinLock of the fake's lock.
+    LockedSection,
+    /// NdisDprAcquireSpinLock, then NdisDprReleaseSpinLock of the fake's lock.
+    DprLockedSection,
 }
 
 /// The Initialize script of a well-behaved driver.
@@ -296,6 +315,10 @@ pub struct Behaviour {
     pub isr_step: Option<Step>,
     /// The PnP filter replaces the list with one lacking the line-based interrupt.
     pub filter_drops_line: bool,
+    /// The DPC holds the fake's lock (NdisDprAcquireSpinLock) across its receive indication.
+    pub dpc_locks_around_receive: bool,
+    /// MiniportReturnNetBufferLists takes the fake's lock (NdisAcquireSpinLock) while it frees.
+    pub return_takes_lock: bool,
 }
 
 impl Default for Behaviour {
@@ -332,6 +355,8 @@ impl Default for Behaviour {
             dpc_step: None,
             isr_step: None,
             filter_drops_line: false,
+            dpc_locks_around_receive: false,
+            return_takes_lock: false,
         }
     }
 }
@@ -825,6 +850,17 @@ fn run_step(step: Step) -> NDIS_STATUS {
             with_fake(|f| f.kept.push((nbl as usize, mdl as usize)));
             NDIS_STATUS_SUCCESS
         }
+        Step::AllocateLock
+        | Step::FreeLock
+        | Step::AcquireLock
+        | Step::ReleaseLock
+        | Step::DprAcquireLock
+        | Step::DprReleaseLock
+        | Step::LockedSection
+        | Step::DprLockedSection => {
+            lock_step(step);
+            NDIS_STATUS_SUCCESS
+        }
         Step::Synchronize => {
             let interrupt = with_fake(|f| f.interrupt_handle);
             // SAFETY: a valid function; its context is unused.
@@ -833,6 +869,36 @@ fn run_step(step: Step) -> NDIS_STATUS {
             };
             NDIS_STATUS_SUCCESS
         }
+    }
+}
+
+/// The fake's NDIS spin lock (in a static: a lock must not move while it is in use).
+pub fn fake_lock() -> *mut NDIS_SPIN_LOCK {
+    struct Lock(UnsafeCell<NDIS_SPIN_LOCK>);
+    // SAFETY: only the simulator's single test thread touches the lock, through NDIS's
+    // exports.
+    unsafe impl Sync for Lock {}
+    static LOCK: Lock = Lock(UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }));
+    LOCK.0.get()
+}
+
+/// The spin-lock steps, on [`fake_lock`].
+fn lock_step(step: Step) {
+    let lock = fake_lock();
+    let operations: &[unsafe extern "system" fn(*mut NDIS_SPIN_LOCK)] = match step {
+        Step::AllocateLock => &[NdisAllocateSpinLock],
+        Step::FreeLock => &[NdisFreeSpinLock],
+        Step::AcquireLock => &[NdisAcquireSpinLock],
+        Step::ReleaseLock => &[NdisReleaseSpinLock],
+        Step::DprAcquireLock => &[NdisDprAcquireSpinLock],
+        Step::DprReleaseLock => &[NdisDprReleaseSpinLock],
+        Step::LockedSection => &[NdisAcquireSpinLock, NdisReleaseSpinLock],
+        Step::DprLockedSection => &[NdisDprAcquireSpinLock, NdisDprReleaseSpinLock],
+        _ => &[],
+    };
+    for operation in operations {
+        // SAFETY: the fake's static lock, valid for the whole process.
+        unsafe { operation(lock) };
     }
 }
 
@@ -1065,7 +1131,13 @@ fn dpc_body(message: Option<u32>, context: *mut c_void, throttle: *mut c_void) {
         f.dpc_calls.len()
     });
     if let Some(receive) = &b.dpc_receive {
+        if b.dpc_locks_around_receive {
+            lock_step(Step::DprAcquireLock);
+        }
         indicate_receive(receive);
+        if b.dpc_locks_around_receive {
+            lock_step(Step::DprReleaseLock);
+        }
     }
     if let Some(step) = b.dpc_step {
         run_step(step);
@@ -1272,8 +1344,17 @@ unsafe extern "system" fn return_nbls(
     nbls: *mut NET_BUFFER_LIST,
     flags: u32,
 ) {
-    with_fake(|f| f.returned.push((nbls as usize, flags)));
+    let locked = with_fake(|f| {
+        f.returned.push((nbls as usize, flags));
+        f.behaviour.return_takes_lock
+    });
+    if locked {
+        lock_step(Step::AcquireLock);
+    }
     free_returned(nbls);
+    if locked {
+        lock_step(Step::ReleaseLock);
+    }
 }
 
 /// Builds an NBL chain of `count` NBLs for a send (kept alive by the fake).

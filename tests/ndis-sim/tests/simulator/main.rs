@@ -6,13 +6,16 @@
 //! The simulator is global state; `cargo nextest` runs each test in its own process, and under
 //! `cargo test` [`Sim::start`](ndis_sim::sim::Sim::start) serializes them.
 
+mod allocation_calls;
 mod checks;
 mod export_checks;
 mod exports;
 mod fake;
 mod interrupts;
 mod lifecycle;
+mod mdl_mapping;
 mod net_buffers;
 mod oids;
 mod rules_coverage;
+mod spin_locks;
 mod vmq_oids;

@@ -120,6 +120,7 @@ pub unsafe extern "system" fn NdisAllocateSharedMemory(
     pAllocationHandle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     let machine = with_state(|s| {
+        s.count_allocation("NdisAllocateSharedMemory");
         check_irql(s, irql_rule!(NdisAllocateSharedMemory), PASSIVE_LEVEL);
         if !check_handle(s, handle_rule!(NdisAllocateSharedMemory), NdisHandle) {
             return None;

@@ -10,7 +10,8 @@ use crate::sim::state::{Owner, with_state};
 /// `NdisAllocateMemoryWithTagPriority`: a zeroed, 16-byte aligned block, charged to the scope
 /// that is running (driver, device or adapter; see [`Scope`](crate::sim::Scope)). The handle
 /// is the driver handle or the miniport adapter handle; the tag must not be 0 (DDI rule
-/// NdisAllocateMemoryWithTagPriority). IRQL <= DISPATCH_LEVEL.
+/// NdisAllocateMemoryWithTagPriority). Every call is counted
+/// ([`Sim::allocation_calls`](crate::sim::Sim::allocation_calls)). IRQL <= DISPATCH_LEVEL.
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisAllocateMemoryWithTagPriority(
     NdisHandle: NDIS_HANDLE,
@@ -19,6 +20,7 @@ pub extern "system" fn NdisAllocateMemoryWithTagPriority(
     _Priority: i32,
 ) -> PVOID {
     let fail = with_state(|s| {
+        s.count_allocation("NdisAllocateMemoryWithTagPriority");
         check_irql(s, irql_rule!(NdisAllocateMemoryWithTagPriority), DISPATCH_LEVEL);
         let handle = NdisHandle as usize;
         let driver_handle = s.driver.is_some_and(|d| !d.deregistered) && handle == s.driver_handle;
@@ -50,7 +52,8 @@ const _: vmqnic::ndis::sig::NdisAllocateMemoryWithTagPriority = NdisAllocateMemo
 
 /// `NdisFreeMemory`: frees a block from NdisAllocateMemoryWithTagPriority (or a requirements
 /// list the PnP manager handed to the driver to replace). Unknown addresses and double frees
-/// are violations and are not freed. IRQL <= DISPATCH_LEVEL.
+/// are violations and are not freed. Spin locks inside the block are forgotten with it (a held
+/// one is a violation). IRQL <= DISPATCH_LEVEL.
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisFreeMemory(VirtualAddress: PVOID, Length: ULONG, MemoryFlags: ULONG) {
     let freed = with_state(|s| {
@@ -62,7 +65,9 @@ pub extern "system" fn NdisFreeMemory(VirtualAddress: PVOID, Length: ULONG, Memo
             );
         }
         let freed = s.allocations.remove(&(VirtualAddress as usize)).map(|a| a.size);
-        if freed.is_none() {
+        if let Some(size) = freed {
+            super::spin_lock::forget_locks_in(s, VirtualAddress as usize, size);
+        } else {
             s.violate(
                 rules::FREE_UNKNOWN_ADDRESS,
                 format!("{VirtualAddress:?} is not a live allocation"),

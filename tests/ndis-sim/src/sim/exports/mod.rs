@@ -11,7 +11,9 @@ pub(crate) mod indications;
 mod interrupt;
 mod kernel;
 mod memory;
+mod mm;
 pub(crate) mod nbl;
+mod spin_lock;
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::c_void;
@@ -40,10 +42,15 @@ pub use interrupt::{
 };
 pub use kernel::{KeGetCurrentProcessorNumberEx, KeStallExecutionProcessor};
 pub use memory::{NdisAllocateMemoryWithTagPriority, NdisFreeMemory};
+pub use mm::MmMapLockedPagesSpecifyCache;
 pub use nbl::{
     NBL_BLOCK_NB_OFFSET, NBL_BLOCK_SIZE, NBL_INFO_ENTRIES, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisFreeMdl,
     NdisFreeNetBufferList, NdisFreeNetBufferListPool, SendFrame,
+};
+pub use spin_lock::{
+    NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
+    NdisFreeSpinLock, NdisReleaseSpinLock,
 };
 
 use super::cpu::{self, irql_name};
@@ -93,8 +100,15 @@ exported! {
     NdisMMapIoSpace,
     NdisMUnmapIoSpace,
     NdisGroupMaxProcessorCount,
+    NdisAllocateSpinLock,
+    NdisFreeSpinLock,
+    NdisAcquireSpinLock,
+    NdisReleaseSpinLock,
+    NdisDprAcquireSpinLock,
+    NdisDprReleaseSpinLock,
     KeStallExecutionProcessor,
     KeGetCurrentProcessorNumberEx,
+    MmMapLockedPagesSpecifyCache,
     READ_REGISTER_ULONG,
     WRITE_REGISTER_ULONG,
 }

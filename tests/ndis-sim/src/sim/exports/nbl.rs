@@ -218,6 +218,7 @@ pub unsafe extern "system" fn NdisAllocateNetBufferListPool(
             }
         });
     let pool = with_state(|s| {
+        s.count_allocation("NdisAllocateNetBufferListPool");
         check_irql(s, irql_rule!(NdisAllocateNetBufferListPool), DISPATCH_LEVEL);
         if !adapter_or_driver_handle(s, NdisHandle) {
             s.violate(
@@ -331,6 +332,7 @@ pub extern "system" fn NdisAllocateNetBufferAndNetBufferList(
 ) -> *mut NET_BUFFER_LIST {
     let pool = PoolHandle as usize;
     let current = with_state(|s| {
+        s.count_allocation("NdisAllocateNetBufferAndNetBufferList");
         check_irql(s, irql_rule!(NdisAllocateNetBufferAndNetBufferList), DISPATCH_LEVEL);
         let Some(record) = s.nbl_pools.get(&pool).copied() else {
             s.violate(
@@ -452,6 +454,7 @@ pub extern "system" fn NdisAllocateMdl(
     Length: ULONG,
 ) -> *mut MDL {
     let allowed = with_state(|s| {
+        s.count_allocation("NdisAllocateMdl");
         check_irql(s, irql_rule!(NdisAllocateMdl), DISPATCH_LEVEL);
         if adapter_or_driver_handle(s, NdisHandle) {
             true
