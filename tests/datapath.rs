@@ -6,12 +6,16 @@
 use std::mem::offset_of;
 use std::time::{Duration, Instant};
 
-use ndis_sim::sim::{GrantPolicy, ReceivedNbl, ReturnPolicy, Sim, SimConfig};
+use ndis_sim::sim::{
+    AdapterState, Completion, GrantPolicy, ReceivedNbl, ReturnPolicy, SendFrame, Sim, SimConfig,
+};
 use vmqnic::miniport::driver::driver_entry;
 use vmqnic::miniport::receive::RX_DESCRIPTORS;
+use vmqnic::miniport::send::TX_DESCRIPTORS;
 use vmqnic::ndis::{
     MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
     NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_LINK_STATE,
+    NDIS_STATUS_PAUSED, NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS,
 };
 
 /// A unicast source address for injected frames (the peer on the wire).
@@ -180,4 +184,111 @@ fn every_grant_delivers_every_frame() {
         }
         stop(sim);
     }
+}
+
+// ---- send ------------------------------------------------------------------------------------
+
+/// Delivers interrupts until every NBL in `nbls` is completed (or 10 s pass); returns their
+/// statuses in order.
+fn wait_for_completions(sim: &Sim, nbls: &[usize]) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nbls.iter().any(|n| sim.send_status(*n).is_none()) && Instant::now() < deadline {
+        sim.deliver_interrupts(Duration::from_millis(20)).expect("interrupt delivery");
+    }
+    nbls.iter().map(|n| sim.send_status(*n).expect("every send completes")).collect()
+}
+
+/// Every frame the wire carries within `timeout` of the last one.
+fn wire_frames(sim: &Sim, timeout: Duration) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    while let Some(frame) = sim.recv_frame(timeout).expect("the wire") {
+        frames.push(frame);
+    }
+    frames
+}
+
+/// `frame` with an 802.1Q tag (TPID 0x8100, `priority`, `vlan`) after the MAC addresses.
+fn tagged(frame: &[u8], vlan: u16, priority: u8) -> Vec<u8> {
+    let tci = (u16::from(priority) << 13 | vlan).to_be_bytes();
+    [&frame[..12], &[0x81, 0x00, tci[0], tci[1]], &frame[12..]].concat()
+}
+
+#[test]
+fn sends_go_out_byte_exact_from_mdl_chains_with_backfill_and_vlan_tags() {
+    let mut sim = running(SimConfig::with_groups(&[2]), GrantPolicy::AsRequested);
+    let frames: Vec<Vec<u8>> = (0..40).map(|n| frame(PEER, n)).collect();
+    let sends: Vec<SendFrame> = frames
+        .iter()
+        .enumerate()
+        .map(|(n, bytes)| SendFrame {
+            bytes: bytes.clone(),
+            backfill: u32::try_from(n % 3 * 14).unwrap(),
+            mdl_size: (n % 2 == 1).then_some(100 + n * 7),
+            ieee8021q: (n % 5 == 4).then(|| (u16::try_from(n).unwrap() + 1, 5)),
+            ..SendFrame::default()
+        })
+        .collect();
+    let nbls = sim.send_frames_as_nbls(&sends, 0).expect("sent");
+    let statuses = wait_for_completions(&sim, &nbls);
+    assert!(statuses.iter().all(|s| *s == NDIS_STATUS_SUCCESS), "{statuses:x?}");
+    let wire = wire_frames(&sim, Duration::from_millis(200));
+    assert_eq!(wire.len(), frames.len());
+    for (n, (got, send)) in wire.iter().zip(&sends).enumerate() {
+        let expected = match send.ieee8021q {
+            Some((vlan, priority)) => tagged(&send.bytes, vlan, priority),
+            None => send.bytes.clone(),
+        };
+        assert_eq!(got, &expected, "frame {n}");
+    }
+    for (n, nbl) in nbls.iter().enumerate() {
+        assert_eq!(sim.sent_nbl_bytes(*nbl).as_deref(), Some(&frames[n][..]), "NBL {n} untouched");
+    }
+    stop(sim);
+}
+
+#[test]
+fn sends_beyond_the_ring_wait_cancel_aborts_only_waiting_ones_and_pause_drains_the_rest() {
+    let mut sim = running(SimConfig::with_groups(&[1]), GrantPolicy::AsRequested);
+    // One call with more NBLs than the ring has descriptors: 255 are posted (and sent at once
+    // by QEMU), the rest wait for the transmit DPC to free slots.
+    let count = usize::from(TX_DESCRIPTORS) + 60;
+    let sends: Vec<SendFrame> = (0..count)
+        .map(|n| SendFrame {
+            bytes: frame(PEER, n),
+            cancel_id: match n {
+                n if n >= count - 20 => Some(0xC1),
+                n if n >= count - 40 => Some(0xC2),
+                _ => None,
+            },
+            ..SendFrame::default()
+        })
+        .collect();
+    let nbls = sim.send_frames_as_nbls(&sends, 0).expect("sent");
+    // Cancel C1 before any interrupt is handled: those 20 are still waiting.
+    sim.cancel_send(0xC1).expect("cancel");
+    for nbl in &nbls[count - 20..] {
+        assert_eq!(sim.send_status(*nbl), Some(NDIS_STATUS_SEND_ABORTED));
+    }
+    assert!(nbls[..count - 20].iter().all(|n| sim.send_status(*n).is_none()), "others wait");
+    // A second wave after the ring filled again, then Pause: the waiting ones complete with
+    // PAUSED, the ones in the ring finish from the transmit DPC, and only then the pause.
+    let statuses = wait_for_completions(&sim, &nbls[..count - 20]);
+    assert!(statuses.iter().all(|s| *s == NDIS_STATUS_SUCCESS));
+    let wave: Vec<SendFrame> = (0..count)
+        .map(|n| SendFrame { bytes: frame(PEER, 1000 + n), ..SendFrame::default() })
+        .collect();
+    let second = sim.send_frames_as_nbls(&wave, 0).expect("sent");
+    let pause = sim.pause().expect("pause");
+    assert_eq!(pause, Completion::Pending, "sends were in the ring");
+    let posted = usize::from(TX_DESCRIPTORS) - 1;
+    for nbl in &second[posted..] {
+        assert_eq!(sim.send_status(*nbl), Some(NDIS_STATUS_PAUSED), "waiting sends end at pause");
+    }
+    let statuses = wait_for_completions(&sim, &second[..posted]);
+    assert!(statuses.iter().all(|s| *s == NDIS_STATUS_SUCCESS));
+    assert_eq!(sim.adapter_state(), AdapterState::Paused, "the last completion ends the pause");
+    let wire = wire_frames(&sim, Duration::from_millis(200));
+    assert_eq!(wire.len(), count - 20 + posted, "cancelled and paused sends never reach the wire");
+    sim.restart().expect("restart");
+    stop(sim);
 }

@@ -10,3 +10,5 @@ pub mod vectors;
 
 #[cfg(test)]
 mod rx_tests;
+#[cfg(test)]
+mod tx_tests;

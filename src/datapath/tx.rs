@@ -207,11 +207,13 @@ impl<'a, P: Copy + Eq> SendQueue<'a, P> {
     {
         let mut posted = 0;
         while let Some(packet) = self.head {
-            let mut frame = match self.cursor {
-                Some(c) if c.packet == packet => c.frame.map(|f| L::Frame::from_word(f.0)),
-                _ => packets.first_frame(packet),
+            let resumed = self.cursor.filter(|c| c.packet == packet);
+            let mut frame = match resumed {
+                Some(c) => c.frame.map(|f| L::Frame::from_word(f.0)),
+                None => packets.first_frame(packet),
             };
             let mut progress = Progress::from_word(packets.progress(packet));
+            let mut handled = 0usize;
             let mut full = false;
             while let Some(current) = frame {
                 match self.ring.post_with(|buffer| packets.copy_frame(packet, current, buffer)) {
@@ -228,12 +230,15 @@ impl<'a, P: Copy + Eq> SendQueue<'a, P> {
                     }
                     Err(_) => progress.failed = true,
                 }
+                handled += 1;
                 frame = packets.next_frame(current);
             }
             if full {
                 packets.set_progress(packet, progress.word());
-                self.cursor =
-                    Some(CursorState { packet, frame: frame.map(|f| FrameSlot(f.to_word())) });
+                // A packet none of whose frames was handled yet has not started: it can still
+                // be removed as a whole.
+                self.cursor = (resumed.is_some() || handled > 0)
+                    .then(|| CursorState { packet, frame: frame.map(|f| FrameSlot(f.to_word())) });
                 break;
             }
             // Every frame is in the ring (or refused): the packet leaves the FIFO.

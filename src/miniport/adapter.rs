@@ -13,9 +13,10 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::dma;
 use super::receive::{self, ReceivePath};
+use super::send::SendPath;
 use super::{msix, pool_allocate, pool_free, tags};
 use crate::datapath::rx::RECEIVE_BUDGET;
-use crate::datapath::vectors::{MessageRoute, SERVES_OTHER, VectorRoutes, serves_rx};
+use crate::datapath::vectors::{MessageRoute, SERVES_OTHER, SERVES_TX, VectorRoutes, serves_rx};
 use crate::hw::igb::{self, LinkState};
 use crate::hw::mmio::MappedBar;
 use crate::hw::{ALL_ONES, Registers};
@@ -104,6 +105,8 @@ pub struct Adapter {
     nbl_pool: NDIS_HANDLE,
     /// One receive path per pool; pool 0 is the default queue.
     receive: [ReceivePath; POOLS],
+    /// Transmit queue 0.
+    send: SendPath,
     /// Which table entries each message serves (MSI-X).
     vectors: VectorRoutes,
     /// Settings the protocols made through OIDs, and the counters OIDs report. Only the OID
@@ -172,6 +175,7 @@ impl Adapter {
                 ReceivePath::new(7),
             ],
             vectors: VectorRoutes::new(),
+            send: SendPath::new(),
             oid_state: UnsafeCell::new(OidState::default()),
         }
     }
@@ -201,9 +205,9 @@ impl Adapter {
         }
     }
 
-    /// Whether nothing is outstanding: no receive NBL with NDIS.
+    /// Whether nothing is outstanding: no receive NBL with NDIS, no send NBL with the driver.
     fn is_idle(&self) -> bool {
-        self.receive.iter().all(|path| path.outstanding() == 0)
+        self.send.outstanding() == 0 && self.receive.iter().all(|path| path.outstanding() == 0)
     }
 
     /// Completes a pending pause once the adapter is idle (exactly once: whoever takes
@@ -260,6 +264,9 @@ impl Adapter {
             self.interrupt_handle = ptr::null_mut();
         }
         let this = &*self;
+        // SAFETY: PASSIVE_LEVEL, no DPC runs (deregistered above), and no send is outstanding
+        // (Halt comes after Pause; an Initialize failure never ran).
+        unsafe { this.send.destroy(this.miniport_handle, this, &KernelStall) };
         for path in &this.receive {
             if this.bar.is_some() {
                 let _ = igb::enable_pool_rx(this, path.pool(), false);
@@ -482,6 +489,8 @@ fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     // SAFETY: PASSIVE_LEVEL inside Initialize, SG DMA registered, nothing else uses the path
     // yet; the NBL pool is the adapter's.
     unsafe { path.create(this.miniport_handle, this.nbl_pool, 0, &*this, &KernelStall) }?;
+    // SAFETY: as above.
+    unsafe { this.send.create(this.miniport_handle, &*this, &KernelStall) }?;
     route_default_queue(this)
 }
 
@@ -499,8 +508,9 @@ fn route_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     let Some(binder) = this.binder.as_mut() else {
         // VMQ off: one entry for everything.
         igb::route_rx_queue(&*this, DEFAULT_POOL, Some(plan.other_entry)).map_err(not_ready)?;
+        igb::route_tx_queue(&*this, 0, Some(plan.other_entry)).map_err(not_ready)?;
         igb::set_throttle(&*this, plan.other_entry, 0).map_err(not_ready)?;
-        this.vectors.set(plan.other_entry, plan.other_message, SERVES_OTHER | rx);
+        this.vectors.set(plan.other_entry, plan.other_message, SERVES_OTHER | rx | SERVES_TX);
         return Ok(());
     };
     let message = plan.default_queue_message;
@@ -516,8 +526,9 @@ fn route_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
         .map_err(|(_, status)| status)?;
     let entry = bound.binding.entry;
     this.vectors.set(plan.other_entry, plan.other_message, SERVES_OTHER);
-    this.vectors.set(entry, bound.binding.message, rx);
+    this.vectors.set(entry, bound.binding.message, rx | SERVES_TX);
     igb::route_rx_queue(&*this, DEFAULT_POOL, Some(entry)).map_err(not_ready)?;
+    igb::route_tx_queue(&*this, 0, Some(entry)).map_err(not_ready)?;
     igb::set_throttle(&*this, entry, 0).map_err(not_ready)?;
     igb::unmask_entries(&*this, 1 << entry);
     Ok(())
@@ -743,7 +754,7 @@ fn route_of(adapter: &Adapter, message_id: ULONG) -> MessageRoute {
     if adapter.plan.kind == InterruptKind::MsiX {
         adapter.vectors.for_message(message_id)
     } else {
-        MessageRoute { entries: 0, serves: SERVES_OTHER | serves_rx(DEFAULT_POOL) }
+        MessageRoute { entries: 0, serves: SERVES_OTHER | serves_rx(DEFAULT_POOL) | SERVES_TX }
     }
 }
 
@@ -831,6 +842,10 @@ fn service_vector(adapter: &Adapter, route: MessageRoute, budget: usize) -> bool
         && adapter.pending_causes.swap(0, Ordering::AcqRel) & CAUSE_LINK_CHANGED != 0
     {
         indicate_link_state(adapter);
+    }
+    if route.serves & SERVES_TX != 0 {
+        adapter.send.service(adapter.miniport_handle, adapter);
+        adapter.complete_pause_if_idle();
     }
     let indicate = adapter.running.load(Ordering::Acquire);
     let mut more = false;
@@ -984,9 +999,10 @@ unsafe fn adapter_context<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
     unsafe { context.cast::<Adapter>().as_ref() }
 }
 
-/// MiniportPause: stop receiving and indicating, then wait (PENDING) until NDIS has returned
-/// every receive NBL; the return path completes the pause ([`Adapter::complete_pause_if_idle`]).
-/// Sends are completed at once (the transmit path holds none).
+/// MiniportPause: stop receiving and indicating, complete the sends still waiting for the
+/// ring, then wait (PENDING) until NDIS has returned every receive NBL and the device has sent
+/// what is in the ring; the return path or the transmit DPC completes the pause
+/// ([`Adapter::complete_pause_if_idle`]).
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with the adapter context.
@@ -997,6 +1013,9 @@ pub unsafe extern "system" fn miniport_pause(
     // SAFETY: forwarded contract.
     let Some(adapter) = (unsafe { adapter_context(context) }) else { return NDIS_STATUS_SUCCESS };
     adapter.running.store(false, Ordering::Release);
+    // Sends still waiting for the ring are completed now; those in the ring finish from the
+    // transmit DPC.
+    adapter.send.abort_waiting(adapter.miniport_handle, NDIS_STATUS_PAUSED, None, false);
     // No new frames; those already in a ring stay there until Restart.
     let _ = igb::stop_receiver(adapter);
     adapter.pause_pending.store(true, Ordering::Release);
@@ -1112,8 +1131,9 @@ pub unsafe extern "system" fn miniport_cancel_oid_request(
 ) {
 }
 
-/// MiniportSendNetBufferLists: without a transmit path yet, every NBL completes at once with
-/// `NDIS_STATUS_PAUSED` while paused (as NDIS requires) and `NDIS_STATUS_FAILURE` otherwise.
+/// MiniportSendNetBufferLists: while running, the NBLs join the transmit FIFO
+/// ([`SendPath::send`]); while paused, they are completed at once with `NDIS_STATUS_PAUSED`,
+/// as NDIS requires.
 ///
 /// # Safety
 /// Called by NDIS at <= DISPATCH_LEVEL with a chain of NBLs it owns until completion.
@@ -1125,20 +1145,20 @@ pub unsafe extern "system" fn miniport_send_net_buffer_lists(
 ) {
     // SAFETY: forwarded contract.
     let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
-    let status = if adapter.running.load(Ordering::Acquire) {
-        NDIS_STATUS_FAILURE
-    } else {
-        NDIS_STATUS_PAUSED
-    };
+    let at_dispatch = send_flags & crate::ndis::NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0;
+    if adapter.running.load(Ordering::Acquire) {
+        adapter.send.send(adapter.miniport_handle, adapter, net_buffer_lists, at_dispatch);
+        return;
+    }
     let mut nbl = net_buffer_lists;
     while let Some(current) = NonNull::new(nbl) {
         // SAFETY: NDIS hands the driver the chain; each NBL is valid until completed.
-        unsafe { (*current.as_ptr()).Status = status };
+        unsafe { (*current.as_ptr()).Status = NDIS_STATUS_PAUSED };
         // SAFETY: as above.
         nbl = unsafe { (*current.as_ptr()).Next };
     }
-    // DISPATCH_LEVEL flag (bit 0) is passed through; the completion is for the whole chain.
-    let complete_flags = send_flags & crate::ndis::NDIS_SEND_FLAGS_DISPATCH_LEVEL;
+    let complete_flags =
+        if at_dispatch { crate::ndis::NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
     // SAFETY: the chain NDIS passed, completed once, at the caller's IRQL.
     unsafe {
         NdisMSendNetBufferListsComplete(adapter.miniport_handle, net_buffer_lists, complete_flags);
@@ -1161,11 +1181,22 @@ pub unsafe extern "system" fn miniport_return_net_buffer_lists(
     adapter.complete_pause_if_idle();
 }
 
-/// MiniportCancelSend: sends complete synchronously, so none is ever pending.
+/// MiniportCancelSend: NBLs marked with `cancel_id` that still wait for the ring are
+/// completed with `NDIS_STATUS_SEND_ABORTED`; those already (partly) in the ring are sent.
 ///
 /// # Safety
 /// Called by NDIS at <= DISPATCH_LEVEL.
-pub unsafe extern "system" fn miniport_cancel_send(_context: NDIS_HANDLE, _cancel_id: PVOID) {}
+pub unsafe extern "system" fn miniport_cancel_send(context: NDIS_HANDLE, cancel_id: PVOID) {
+    // SAFETY: forwarded contract.
+    let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
+    adapter.send.abort_waiting(
+        adapter.miniport_handle,
+        crate::ndis::NDIS_STATUS_SEND_ABORTED,
+        Some(cancel_id as usize),
+        false,
+    );
+    adapter.complete_pause_if_idle();
+}
 
 /// MiniportDevicePnPEventNotify: on surprise removal, stop touching the hardware.
 ///

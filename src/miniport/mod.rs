@@ -12,6 +12,7 @@ pub mod driver;
 pub mod msix;
 pub mod pnp;
 pub mod receive;
+pub mod send;
 
 use core::ptr::NonNull;
 

@@ -188,6 +188,20 @@ impl<'a> TxRing<'a> {
         Ok(())
     }
 
+    /// Stops the queue: TXDCTL = 0, then waits (bounded) until ENABLE reads back clear, after
+    /// which the device no longer reads this ring's memory.
+    ///
+    /// # Errors
+    /// [`IgbError::QueueTimeout`] or [`IgbError::DeviceGone`].
+    pub fn disable(&mut self, regs: &impl Registers, stall: &impl Stall) -> Result<(), IgbError> {
+        let queue = u32::from(self.queue);
+        regs.write32(TXDCTL(queue), 0);
+        let disabled = |v: u32| v & TXDCTL_ENABLE == 0;
+        poll(regs, stall, TXDCTL(queue), QUEUE_ENABLE_POLLS, QUEUE_ENABLE_POLL_US, disabled)?
+            .ok_or(IgbError::QueueTimeout(self.queue))?;
+        Ok(())
+    }
+
     /// Copies `frame` into the next free slot's buffer and writes its descriptor (EOP, IFCS,
     /// RS). The device sees it only after [`flush`](Self::flush). Returns the slot.
     ///

@@ -943,6 +943,23 @@ impl Sim {
         })
     }
 
+    /// The simulated protocol cancels its sends marked with `cancel_id`
+    /// (NdisCancelSendNetBufferLists → MiniportCancelSend at PASSIVE_LEVEL).
+    pub fn cancel_send(&mut self, cancel_id: usize) -> Result<(), SimError> {
+        self.require_state("cancel sends", &[AdapterState::Running, AdapterState::Pausing])?;
+        let driver = loaded_driver("cancel sends")?;
+        let Some(cancel) = driver.characteristics.CancelSendHandler else {
+            return Err(wrong_state("cancel sends", "the driver has no CancelSendHandler"));
+        };
+        let context = with_state(|s| s.adapter.context);
+        in_phase(Phase::Send, || {
+            // SAFETY: the driver's cancel handler with its adapter context, at PASSIVE_LEVEL
+            // on the calling processor.
+            unsafe { cancel(context as NDIS_HANDLE, cancel_id as vmqnic::ndis::PVOID) };
+        });
+        Ok(())
+    }
+
     /// Returns every indicated NBL the simulated protocol still holds
     /// (ReturnNetBufferListsHandler at PASSIVE_LEVEL).
     pub fn return_indicated_nbls(&self) {

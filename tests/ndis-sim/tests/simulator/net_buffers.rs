@@ -362,6 +362,7 @@ fn the_protocol_sends_real_frames_in_mdl_chains_and_reads_each_completion() {
             mdl_size: Some(64),
             ieee8021q: Some((7, 3)),
             queue_id: Some(2),
+            cancel_id: Some(9),
         },
     ];
     let nbls = sim.send_frames_as_nbls(&frames, 0).unwrap();

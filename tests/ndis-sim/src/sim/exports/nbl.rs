@@ -594,6 +594,9 @@ pub struct SendFrame {
     pub ieee8021q: Option<(u16, u8)>,
     /// `NetBufferListInfo[NetBufferListFilteringInfo]`: the QueueId the sender tagged.
     pub queue_id: Option<u16>,
+    /// `NetBufferListInfo[NetBufferListCancelId]` (NDIS_SET_NET_BUFFER_LIST_CANCEL_ID), for
+    /// [`Sim::cancel_send`](crate::sim::Sim::cancel_send).
+    pub cancel_id: Option<usize>,
 }
 
 /// Builds a send NBL for `frame` the way NDIS would hand it to a miniport: an NBL block as the
@@ -637,6 +640,9 @@ pub(crate) fn build_protocol_packet(frame: &SendFrame) -> ProtocolPacket {
     }
     if let Some(queue) = frame.queue_id {
         entries.push((ndis::NetBufferListFilteringInfo, ndis::filtering_info_value(queue, 0)));
+    }
+    if let Some(cancel_id) = frame.cancel_id {
+        entries.push((ndis::NetBufferListCancelId, cancel_id));
     }
     for (index, value) in entries {
         let slot = (pointer as usize + info + index * size_of::<PVOID>()) as *mut usize;
