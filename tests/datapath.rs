@@ -7,15 +7,18 @@ use std::mem::offset_of;
 use std::time::{Duration, Instant};
 
 use ndis_sim::sim::{
-    AdapterState, Completion, GrantPolicy, ReceivedNbl, ReturnPolicy, SendFrame, Sim, SimConfig,
+    AdapterState, Completion, GrantPolicy, OidRequest, ReceivedNbl, ReturnPolicy, SendFrame, Sim,
+    SimConfig,
 };
+use vmqnic::hw::igb::regs;
 use vmqnic::miniport::driver::driver_entry;
 use vmqnic::miniport::receive::RX_DESCRIPTORS;
 use vmqnic::miniport::send::TX_DESCRIPTORS;
 use vmqnic::ndis::{
     MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
     NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_LINK_STATE,
-    NDIS_STATUS_PAUSED, NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS,
+    NDIS_STATUS_PAUSED, NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS, OID_GEN_RCV_ERROR,
+    OID_GEN_RCV_OK, OID_GEN_XMIT_OK,
 };
 
 /// A unicast source address for injected frames (the peer on the wire).
@@ -290,5 +293,116 @@ fn sends_beyond_the_ring_wait_cancel_aborts_only_waiting_ones_and_pause_drains_t
     let wire = wire_frames(&sim, Duration::from_millis(200));
     assert_eq!(wire.len(), count - 20 + posted, "cancelled and paused sends never reach the wire");
     sim.restart().expect("restart");
+    stop(sim);
+}
+
+// ---- counters and per-packet costs -----------------------------------------------------------
+
+/// A 64-bit counter OID, queried with an 8-byte buffer.
+fn counter(sim: &mut Sim, oid: u32) -> u64 {
+    let done = sim.oid_request(&OidRequest::query(oid, 8)).expect("query").completed().unwrap();
+    assert_eq!(done.status, NDIS_STATUS_SUCCESS, "OID {oid:#x}");
+    u64::from_le_bytes(done.buffer[..8].try_into().unwrap())
+}
+
+#[test]
+fn steady_state_traffic_reads_no_register_and_allocates_nothing_and_counters_match() {
+    let mut sim = running(SimConfig::with_groups(&[2]), GrantPolicy::AsRequested);
+    let ours = mac(&sim);
+    // Warm up: one wave each way (the first interrupts, link settling).
+    inject(&sim, &(0..WAVE).map(|n| frame(ours, n)).collect::<Vec<_>>());
+    let warm: Vec<SendFrame> =
+        (0..WAVE).map(|n| SendFrame { bytes: frame(PEER, n), ..SendFrame::default() }).collect();
+    let nbls = sim.send_frames_as_nbls(&warm, 0).expect("sent");
+    wait_for_completions(&sim, &nbls);
+    let rx_before = counter(&mut sim, OID_GEN_RCV_OK);
+    let tx_before = counter(&mut sim, OID_GEN_XMIT_OK);
+    let _ = wire_frames(&sim, Duration::from_millis(100));
+
+    let (reads_before, writes_before) = sim.register_accesses();
+    let allocations_before = sim.allocation_calls();
+    let indications_before = sim.receive_indications().len();
+    let received_frames = 10 * WAVE;
+    inject(&sim, &(0..received_frames).map(|n| frame(ours, 100 + n)).collect::<Vec<_>>());
+    let mut sent_frames = 0;
+    for wave in 0..10 {
+        let sends: Vec<SendFrame> = (0..WAVE)
+            .map(|n| SendFrame { bytes: frame(PEER, wave * WAVE + n), ..SendFrame::default() })
+            .collect();
+        let nbls = sim.send_frames_as_nbls(&sends, 0).expect("sent");
+        let statuses = wait_for_completions(&sim, &nbls);
+        assert!(statuses.iter().all(|s| *s == NDIS_STATUS_SUCCESS));
+        sent_frames += sends.len();
+    }
+    let (reads_after, writes_after) = sim.register_accesses();
+    let allocations = sim.allocation_calls() - allocations_before;
+    let receive_batches = sim.receive_indications().len() - indications_before;
+
+    assert_eq!(reads_after - reads_before, 0, "register reads per packet: 0");
+    assert_eq!(allocations, 0, "allocations per packet: 0");
+    // Register writes: per receive batch one RDT write and one EIMC/EIMS pair; per send call
+    // one TDT write, per transmit interrupt one EIMC/EIMS pair. Far below one per packet.
+    let writes = writes_after - writes_before;
+    let packets = u64::try_from(received_frames + sent_frames).unwrap();
+    assert!(writes * 4 < packets, "{writes} register writes for {packets} packets");
+    assert!(receive_batches <= received_frames / 8, "{receive_batches} batches");
+
+    assert_eq!(wire_frames(&sim, Duration::from_millis(200)).len(), sent_frames);
+    let rx = counter(&mut sim, OID_GEN_RCV_OK) - rx_before;
+    let tx = counter(&mut sim, OID_GEN_XMIT_OK) - tx_before;
+    assert_eq!(rx, u64::try_from(received_frames).unwrap(), "OID_GEN_RCV_OK");
+    assert_eq!(tx, u64::try_from(sent_frames).unwrap(), "OID_GEN_XMIT_OK");
+    stop(sim);
+}
+
+// ---- a device that writes back nonsense ------------------------------------------------------
+
+/// The guest-physical address of RX queue 0's descriptor ring, as the driver programmed it.
+fn rx_ring_address(sim: &Sim) -> u64 {
+    let igb = sim.igb().expect("QEMU runs");
+    let low = igb.reg_read(regs::RDBAL(0)).expect("RDBAL");
+    let high = igb.reg_read(regs::RDBAH(0)).expect("RDBAH");
+    u64::from(high) << 32 | u64::from(low)
+}
+
+#[test]
+fn malformed_writebacks_are_dropped_and_counted_and_the_ring_goes_on() {
+    let mut sim = running(SimConfig::with_groups(&[1]), GrantPolicy::AsRequested);
+    let ours = mac(&sim);
+    let ring = rx_ring_address(&sim);
+    let status_of = |slot: u64| ring + slot * 16 + 8;
+    let length_of = |slot: u64| ring + slot * 16 + 12;
+    let errors_before = counter(&mut sim, OID_GEN_RCV_ERROR);
+    let ram = sim.qemu().expect("QEMU runs").ram();
+
+    // Six frames land in descriptors 0..6; before the driver looks, three write-backs are
+    // corrupted the way a faulty device or a stray DMA could: a length beyond the 2 KiB
+    // buffer, a CRC error, and a missing EOP (which makes descriptor 4 a continuation).
+    let frames: Vec<Vec<u8>> = (0..6).map(|n| frame(ours, n)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    sim.send_frames(&refs).expect("frames injected");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ram.read_u32(status_of(5)).unwrap() & 1 == 0 {
+        assert!(Instant::now() < deadline, "the device wrote back six descriptors");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let length = ram.read_u32(length_of(1)).unwrap();
+    ram.write_u32(length_of(1), length & 0xFFFF_0000 | 4000).unwrap();
+    let status = ram.read_u32(status_of(2)).unwrap();
+    ram.write_u32(status_of(2), status | 1 << 24).unwrap();
+    let status = ram.read_u32(status_of(3)).unwrap();
+    ram.write_u32(status_of(3), status & !2).unwrap();
+    wait_for(&sim, 2);
+    let good: Vec<Vec<u8>> = received(&sim).iter().map(|n| n.bytes().to_vec()).collect();
+    assert_eq!(good, [frames[0].clone(), frames[5].clone()], "only the sound frames go up");
+    let errors = counter(&mut sim, OID_GEN_RCV_ERROR) - errors_before;
+    assert_eq!(errors, 4, "four descriptors dropped: too long, CRC, no EOP and its continuation");
+
+    // The ring carries on: many more frames, all delivered, none lost.
+    let more: Vec<Vec<u8>> =
+        (6..6 + 3 * usize::from(RX_DESCRIPTORS)).map(|n| frame(ours, n)).collect();
+    inject(&sim, &more);
+    let after: Vec<Vec<u8>> = received(&sim)[2..].iter().map(|n| n.bytes().to_vec()).collect();
+    assert_eq!(after, more);
     stop(sim);
 }

@@ -197,11 +197,17 @@ impl Adapter {
             add(&mut counters.rx_errors, delta.rx_errors.saturating_add(delta.rx_crc_errors));
             add(&mut counters.rx_no_buffer, delta.rx_no_buffer);
         }
+        // Errors the device does not count: descriptors the driver dropped as malformed, and
+        // sends it could not carry out. Both are running totals, added to what is reported.
+        let mut reported = *counters;
+        let dropped: u64 = self.receive.iter().map(ReceivePath::dropped).sum();
+        reported.rx_errors = reported.rx_errors.saturating_add(dropped);
+        reported.tx_errors = reported.tx_errors.saturating_add(self.send.failed());
         general::Snapshot {
             permanent_mac: self.permanent_mac,
             current_mac: self.permanent_mac,
             link: igb::link_state(self).unwrap_or(LinkState::DOWN),
-            counters: *counters,
+            counters: reported,
         }
     }
 

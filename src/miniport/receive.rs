@@ -117,6 +117,8 @@ pub struct ReceivePath {
     outstanding: AtomicU32,
     /// Frames indicated, lent or copied.
     indicated: AtomicU64,
+    /// Descriptors dropped as malformed (the ring's count, published after each pass).
+    dropped: AtomicU64,
     /// Touched only by the owner of `claim` (or with the adapter exclusively owned, at
     /// Initialize and Halt).
     resources: UnsafeCell<Resources>,
@@ -133,6 +135,7 @@ impl ReceivePath {
             returned: AtomicPtr::new(ptr::null_mut()),
             outstanding: AtomicU32::new(0),
             indicated: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             resources: UnsafeCell::new(Resources::NONE),
         }
     }
@@ -153,6 +156,12 @@ impl ReceivePath {
     #[must_use]
     pub fn indicated(&self) -> u64 {
         self.indicated.load(Ordering::Relaxed)
+    }
+
+    /// Descriptors dropped as malformed so far (bad length, frame errors, no EOP).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Allocates the ring's memory, the NBLs and MDLs, and arms and enables the ring (the
@@ -339,6 +348,7 @@ impl ReceivePath {
                     };
                     let pass = queue.service(regs, budget, &mut sink);
                     self.indicated.fetch_add(pass.frames as u64, Ordering::Relaxed);
+                    self.dropped.store(queue.ring().counters().dropped(), Ordering::Relaxed);
                     let sum = total.get_or_insert_with(Serviced::default);
                     sum.frames += pass.frames;
                     sum.lent += pass.lent;

@@ -9,7 +9,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::dma::{PoolArray, SharedBlock};
 use super::tags;
@@ -222,11 +222,12 @@ impl Drop for Locked<'_> {
 struct Completions {
     head: *mut NET_BUFFER_LIST,
     count: u32,
+    failed: u32,
 }
 
 impl Completions {
     const fn new() -> Self {
-        Self { head: ptr::null_mut(), count: 0 }
+        Self { head: ptr::null_mut(), count: 0, failed: 0 }
     }
 
     fn add(&mut self, nbl: Nbl, status: NDIS_STATUS) {
@@ -235,6 +236,9 @@ impl Completions {
         list.Next = self.head;
         self.head = nbl.as_ptr();
         self.count += 1;
+        if status == NDIS_STATUS_FAILURE {
+            self.failed += 1;
+        }
     }
 
     fn add_finished(&mut self, finished: Finished<Nbl>) {
@@ -262,6 +266,8 @@ pub struct SendPath {
     resources: UnsafeCell<Resources>,
     /// NBLs accepted and not yet completed.
     outstanding: AtomicU32,
+    /// NBLs completed with a failure (a frame that could not be sent).
+    failed: AtomicU64,
 }
 
 impl Default for SendPath {
@@ -279,6 +285,7 @@ impl SendPath {
             lock_allocated: UnsafeCell::new(false),
             resources: UnsafeCell::new(Resources::NONE),
             outstanding: AtomicU32::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 
@@ -286,6 +293,12 @@ impl SendPath {
     #[must_use]
     pub fn outstanding(&self) -> u32 {
         self.outstanding.load(Ordering::Acquire)
+    }
+
+    /// NBLs completed with a failure so far.
+    #[must_use]
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Allocates the ring and its buffers, enables the ring and the transmitter.
@@ -464,6 +477,7 @@ impl SendPath {
 
     /// Completes `done` and stops counting its NBLs as outstanding.
     fn finish(&self, done: Completions, miniport: NDIS_HANDLE, at_dispatch: bool) {
+        self.failed.fetch_add(u64::from(done.failed), Ordering::Relaxed);
         let completed = done.complete(miniport, at_dispatch);
         if completed > 0 {
             self.outstanding.fetch_sub(completed, Ordering::AcqRel);
