@@ -376,7 +376,7 @@ fn malformed_writebacks_are_dropped_and_counted_and_the_ring_goes_on() {
     let ram = sim.qemu().expect("QEMU runs").ram();
 
     // Six frames land in descriptors 0..6; before the driver looks, three write-backs are
-    // corrupted the way a faulty device or a stray DMA could: a length beyond the 2 KiB
+    // corrupted the way a faulty device or a stray DMA could: a length (4000 = 0xFA0) beyond the 2 KiB
     // buffer, a CRC error, and a missing EOP (which makes descriptor 4 a continuation).
     let frames: Vec<Vec<u8>> = (0..6).map(|n| frame(ours, n)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
@@ -387,7 +387,7 @@ fn malformed_writebacks_are_dropped_and_counted_and_the_ring_goes_on() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let length = ram.read_u32(length_of(1)).unwrap();
-    ram.write_u32(length_of(1), length & 0xFFFF_0000 | 4000).unwrap();
+    ram.write_u32(length_of(1), length & 0xFFFF_0000 | 0x0FA0).unwrap();
     let status = ram.read_u32(status_of(2)).unwrap();
     ram.write_u32(status_of(2), status | 1 << 24).unwrap();
     let status = ram.read_u32(status_of(3)).unwrap();
