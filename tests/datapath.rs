@@ -15,10 +15,13 @@ use vmqnic::miniport::driver::driver_entry;
 use vmqnic::miniport::receive::RX_DESCRIPTORS;
 use vmqnic::miniport::send::TX_DESCRIPTORS;
 use vmqnic::ndis::{
-    MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
-    NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_LINK_STATE,
-    NDIS_STATUS_PAUSED, NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS, OID_GEN_RCV_ERROR,
-    OID_GEN_RCV_OK, OID_GEN_XMIT_OK,
+    MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_PACKET_TYPE_ALL_MULTICAST,
+    NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_MULTICAST,
+    NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
+    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PAUSED,
+    NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS, NdisInterruptModerationDisabled,
+    OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_INTERRUPT_MODERATION,
+    OID_GEN_RCV_ERROR, OID_GEN_RCV_OK, OID_GEN_XMIT_OK,
 };
 
 /// A unicast source address for injected frames (the peer on the wire).
@@ -39,7 +42,17 @@ fn link_is_up(sim: &Sim) -> bool {
     })
 }
 
-/// A started adapter with its link up.
+/// What a protocol usually asks for.
+const USUAL_FILTER: u32 =
+    NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_BROADCAST | NDIS_PACKET_TYPE_MULTICAST;
+
+/// Sets an OID and expects success.
+fn set(sim: &mut Sim, oid: u32, data: &[u8]) {
+    let done = sim.oid_request(&OidRequest::set(oid, data)).expect("set").completed().unwrap();
+    assert_eq!(done.status, NDIS_STATUS_SUCCESS, "set OID {oid:#x}");
+}
+
+/// A started adapter with its link up and the usual packet filter.
 fn running(config: SimConfig, policy: GrantPolicy) -> Sim {
     let mut sim = Sim::start(config.with_qemu());
     sim.load_driver(driver_entry).expect("DriverEntry registers the miniport");
@@ -49,6 +62,7 @@ fn running(config: SimConfig, policy: GrantPolicy) -> Sim {
         sim.deliver_interrupts(Duration::from_millis(50)).expect("interrupt delivery");
     }
     assert!(link_is_up(&sim), "link up within 5 s");
+    set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &USUAL_FILTER.to_le_bytes());
     sim
 }
 
@@ -404,5 +418,70 @@ fn malformed_writebacks_are_dropped_and_counted_and_the_ring_goes_on() {
     inject(&sim, &more);
     let after: Vec<Vec<u8>> = received(&sim)[2..].iter().map(|n| n.bytes().to_vec()).collect();
     assert_eq!(after, more);
+    stop(sim);
+}
+
+// ---- the packet filter and the multicast list ------------------------------------------------
+
+/// Injects `frames` followed by a directed sentinel, waits for the sentinel, and returns which
+/// of `frames` were indicated (the device handles frames in order, so anything not indicated
+/// by then was filtered).
+fn passed(sim: &Sim, frames: &[Vec<u8>], sentinel: usize) -> Vec<bool> {
+    let before = received(sim).len();
+    let marker = frame(mac(sim), sentinel);
+    let mut refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    refs.push(&marker);
+    sim.send_frames(&refs).expect("frames injected");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !received(sim)[before..].iter().any(|n| n.bytes() == &marker[..]) {
+        assert!(Instant::now() < deadline, "the sentinel arrives");
+        sim.deliver_interrupts(Duration::from_millis(20)).expect("interrupt delivery");
+    }
+    let got: Vec<Vec<u8>> = received(sim)[before..].iter().map(|n| n.bytes().to_vec()).collect();
+    frames.iter().map(|f| got.contains(f)).collect()
+}
+
+#[test]
+fn the_packet_filter_and_multicast_list_are_programmed_into_the_device() {
+    let mut sim = running(SimConfig::with_groups(&[1]), GrantPolicy::AsRequested);
+    let listed = [0x01, 0x00, 0x5E, 0x00, 0x00, 0x01];
+    let unlisted = [0x01, 0x00, 0x5E, 0x00, 0x00, 0x02]; // another table bit
+    let frames = [frame(BROADCAST, 1), frame(listed, 2), frame(unlisted, 3)];
+    // Directed + broadcast + multicast with an empty list: no multicast.
+    assert_eq!(passed(&sim, &frames, 10), [true, false, false]);
+    set(&mut sim, OID_802_3_MULTICAST_LIST, &listed);
+    assert_eq!(passed(&sim, &frames, 11), [true, true, false]);
+    set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &NDIS_PACKET_TYPE_DIRECTED.to_le_bytes());
+    assert_eq!(passed(&sim, &frames, 12), [false, false, false]);
+    let all = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_ALL_MULTICAST;
+    set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &all.to_le_bytes());
+    assert_eq!(passed(&sim, &frames, 13), [false, true, true]);
+    // A filter of 0: nothing at all, not even directed frames.
+    set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &0u32.to_le_bytes());
+    let before = received(&sim).len();
+    sim.send_frames(&[&frame(mac(&sim), 14)]).expect("injected");
+    sim.deliver_interrupts(Duration::from_millis(300)).expect("interrupt delivery");
+    assert_eq!(received(&sim).len(), before, "filter 0 receives nothing");
+    set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &USUAL_FILTER.to_le_bytes());
+    assert_eq!(passed(&sim, &frames, 15), [true, true, false]);
+    stop(sim);
+}
+
+#[test]
+fn interrupt_moderation_is_programmed_into_every_receive_vector() {
+    let mut sim = running(SimConfig::with_groups(&[2]), GrantPolicy::AsRequested);
+    let igb = sim.igb().expect("QEMU runs");
+    let entry =
+        u32::try_from(sim.msix_table().iter().position(|e| e.message == Some(1)).unwrap_or(1))
+            .unwrap();
+    let moderated = igb.reg_read(regs::EITR(entry)).expect("EITR");
+    assert_eq!(moderated & 0x7FFC, vmqnic::miniport::adapter::MODERATED_EITR, "on by default");
+    // Off: NDIS_INTERRUPT_MODERATION_PARAMETERS {header {0x80, 1, 0xC}, flags 0,
+    // NdisInterruptModerationDisabled}.
+    let mut off = vec![0x80, 1, 0x0C, 0, 0, 0, 0, 0];
+    off.extend_from_slice(&NdisInterruptModerationDisabled.to_le_bytes());
+    set(&mut sim, OID_GEN_INTERRUPT_MODERATION, &off);
+    let igb = sim.igb().expect("QEMU runs");
+    assert_eq!(igb.reg_read(regs::EITR(entry)).expect("EITR") & 0x7FFC, 0);
     stop(sim);
 }

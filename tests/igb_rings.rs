@@ -131,7 +131,12 @@ fn vmdq_pools_receive_only_their_own_frames_with_the_vlan_stripped() {
     igb::set_receive_address(&regs, pool1_rar, POOL1_MAC, 1).unwrap();
     let pool2_rar = slots.allocate().unwrap();
     igb::set_receive_address(&regs, pool2_rar, POOL2_MAC, 2).unwrap();
-    let pool2 = PoolOptions { accept_untagged: false, accept_broadcast: false, strip_vlan: true };
+    let pool2 = PoolOptions {
+        accept_untagged: false,
+        accept_broadcast: false,
+        strip_vlan: true,
+        ..PoolOptions::QUEUE_POOL
+    };
     igb::set_pool_options(&regs, 2, pool2).unwrap();
     vlans.add(100, 2).unwrap().apply(&regs).unwrap();
     assert_eq!(igb.reg_read(regs::VLVF(0)).unwrap(), 0x8000_4064);

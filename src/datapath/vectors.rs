@@ -106,6 +106,15 @@ impl VectorRoutes {
         route
     }
 
+    /// The entries that carry a receive pool, as a bit mask (bit e = entry e).
+    #[must_use]
+    pub fn receive_entries(&self) -> u32 {
+        (0u32..)
+            .zip(&self.serves)
+            .filter(|(_, s)| s.load(Ordering::Acquire) & 0xFFFF != 0)
+            .fold(0, |mask, (entry, _)| mask | 1 << entry)
+    }
+
     /// The entry carrying `serves_bits` (all of them), if any.
     #[must_use]
     pub fn entry_serving(&self, serves_bits: u32) -> Option<u32> {
@@ -142,6 +151,7 @@ mod tests {
         assert_eq!(routes.for_message(0), MessageRoute { entries: 1, serves: SERVES_OTHER });
         assert_eq!(routes.for_message(7), MessageRoute::default());
         assert_eq!(routes.entry_serving(serves_rx(2)), Some(4));
+        assert_eq!(routes.receive_entries(), 0b1_0110);
         assert!(routes.remove(4, serves_rx(2)));
         assert_eq!(routes.for_message(3).entries, 0b10, "an entry carrying nothing is unused");
         assert!(routes.add(2, serves_rx(3)));

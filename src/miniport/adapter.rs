@@ -497,7 +497,53 @@ fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     unsafe { path.create(this.miniport_handle, this.nbl_pool, 0, &*this, &KernelStall) }?;
     // SAFETY: as above.
     unsafe { this.send.create(this.miniport_handle, &*this, &KernelStall) }?;
-    route_default_queue(this)
+    route_default_queue(this)?;
+    // Nothing is received until a protocol sets a packet filter.
+    apply_receive_settings(this, &general::Settings::default());
+    Ok(())
+}
+
+/// EITR interval with interrupt moderation on: about 125 µs (8000 interrupts per second) on
+/// the 82576 (0.256 µs units, inferred from Linux igb's IGB_START_ITR), 500 µs in QEMU
+/// (igb-qemu §6). Multiple of 4: bits 1:0 are not part of the interval.
+pub const MODERATED_EITR: u32 = 488;
+
+/// Programs what the protocols asked for through OIDs on the default pool: the packet filter
+/// (VFRE for "anything at all", VMOLR.BAM, ROMPE/MPME/ROPE) and the multicast table, and the
+/// interrupt moderation of every receive vector.
+///
+/// In VMDq mode the default pool receives every unicast frame no other pool claims, so
+/// `NDIS_PACKET_TYPE_DIRECTED` cannot be turned off alone: with any filter bit set, unicast
+/// frames still arrive (NDIS and the protocols drop what they did not ask for). A filter of 0
+/// stops the pool completely.
+fn apply_receive_settings(adapter: &Adapter, settings: &general::Settings) {
+    let filter = settings.packet_filter;
+    let promiscuous = filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0;
+    let all_multicast = promiscuous || filter & NDIS_PACKET_TYPE_ALL_MULTICAST != 0;
+    let multicast = all_multicast || filter & NDIS_PACKET_TYPE_MULTICAST != 0;
+    let list: &[[u8; 6]] =
+        if filter & NDIS_PACKET_TYPE_MULTICAST != 0 { settings.multicast_list() } else { &[] };
+    igb::write_multicast_table(adapter, list, all_multicast);
+    let options = igb::PoolOptions {
+        accept_untagged: true,
+        accept_broadcast: promiscuous || filter & NDIS_PACKET_TYPE_BROADCAST != 0,
+        strip_vlan: true,
+        accept_hashed_multicast: multicast,
+        all_multicast,
+        accept_hashed_unicast: promiscuous,
+    };
+    // Errors mean the device is gone; the settings stay recorded either way.
+    let _ = igb::set_pool_options(adapter, DEFAULT_POOL, options);
+    let _ = igb::enable_pool_rx(adapter, DEFAULT_POOL, filter != 0);
+    let eitr = if settings.interrupt_moderation { MODERATED_EITR } else { 0 };
+    if adapter.plan.kind == InterruptKind::MsiX {
+        let mut entries = adapter.vectors.receive_entries();
+        while entries != 0 {
+            let entry = entries.trailing_zeros();
+            entries &= entries - 1;
+            let _ = igb::set_throttle(adapter, entry, eitr);
+        }
+    }
 }
 
 /// Points the default queue's completions at an interrupt vector. MSI-X with VMQ: the table
@@ -1089,9 +1135,10 @@ pub unsafe extern "system" fn miniport_oid_request(
             // SAFETY: NDIS guarantees InformationBufferLength readable bytes at
             // InformationBuffer for a set (or a NULL buffer with length 0).
             let input = unsafe { buffer(set.InformationBuffer, set.InformationBufferLength) };
-            // The settings take effect on the receive path (issue [4/8]); until then they are
-            // kept and reported back.
             let outcome = general::set(set.Oid, input, &mut state.settings);
+            if matches!(outcome, crate::oid::Outcome::Done { .. }) {
+                apply_receive_settings(adapter, &state.settings);
+            }
             set.BytesRead = outcome.bytes();
             set.BytesNeeded = outcome.needed();
             request.DATA.SET_INFORMATION = set;

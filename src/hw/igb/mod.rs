@@ -84,8 +84,9 @@ pub use stats::{StatisticsDelta, read_statistics};
 pub use tx::{TxCounters, TxError, TxRing, start_transmitter};
 pub use vmdq::{
     PoolOptions, RarSlots, VlanChange, VlanEntry, VlanTable, VlanTableError, clear_receive_address,
-    clear_vlan_filter, configure_vmdq, enable_pool_rx, enable_pool_tx, set_pool_options,
-    set_receive_address, set_vlan_filter, start_receiver, stop_receiver,
+    clear_vlan_filter, configure_vmdq, enable_pool_rx, enable_pool_tx, multicast_table_position,
+    set_pool_options, set_receive_address, set_vlan_filter, start_receiver, stop_receiver,
+    write_multicast_table,
 };
 
 /// Why a device operation failed.

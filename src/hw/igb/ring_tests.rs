@@ -452,6 +452,28 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     assert!(ring.buffer_address(11).is_some());
 }
 
+#[test]
+fn multicast_hashes_use_address_bits_47_to_36_and_the_table_is_rewritten_whole() {
+    use super::{multicast_table_position, write_multicast_table};
+    use crate::hw::igb::regs::MTA;
+    // 01:00:5E:00:00:01 → hash 0x010; 33:33:00:00:00:FB (mDNS v6) → 0xFB0.
+    assert_eq!(multicast_table_position([0x01, 0, 0x5E, 0, 0, 0x01]), (0, 16));
+    assert_eq!(multicast_table_position([0x33, 0x33, 0, 0, 0, 0xFB]), (0x7D, 16));
+    assert_eq!(multicast_table_position([0x01, 0, 0x5E, 0, 0xF0, 0xFF]), (0x7F, 31));
+    let fake = FakeIgb::new(MAC);
+    write_multicast_table(
+        &fake,
+        &[[0x01, 0, 0x5E, 0, 0, 0x01], [0x33, 0x33, 0, 0, 0, 0xFB]],
+        false,
+    );
+    assert_eq!(fake.writes().len(), 128);
+    assert_eq!(fake.get(MTA(0)), 1 << 16);
+    assert_eq!(fake.get(MTA(0x7D)), 1 << 16);
+    assert_eq!((1..0x7D).map(|i| fake.get(MTA(i))).sum::<u32>(), 0);
+    write_multicast_table(&fake, &[], true);
+    assert!((0..128).all(|i| fake.get(MTA(i)) == u32::MAX));
+}
+
 // ---- TX ring --------------------------------------------------------------------------------
 
 #[test]
@@ -592,7 +614,12 @@ fn filters_encode_as_the_poc_wrote_them() {
     super::set_pool_options(
         &fake,
         2,
-        PoolOptions { accept_untagged: false, accept_broadcast: false, strip_vlan: true },
+        PoolOptions {
+            accept_untagged: false,
+            accept_broadcast: false,
+            strip_vlan: true,
+            ..PoolOptions::QUEUE_POOL
+        },
     )
     .unwrap();
     assert_eq!(fake.get(VMOLR(2)), 0xC000_0000, "STRCRC | STRVLAN");

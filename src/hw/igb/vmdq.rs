@@ -20,12 +20,13 @@
 //! (ndis-vmq-spec §2.4) is why only the default pool accepts broadcasts by default.
 
 use super::regs::{
-    MRQC, MRQC_ENABLE_VMDQ, NUM_POOLS, NUM_RAR, NUM_TABLE_WORDS, NUM_VLVF, RAH, RAH_AV,
+    MRQC, MRQC_ENABLE_VMDQ, MTA, NUM_POOLS, NUM_RAR, NUM_TABLE_WORDS, NUM_VLVF, RAH, RAH_AV,
     RAH_POOLSEL_MASK, RAH_POOLSEL_SHIFT, RAL, RCTL, RCTL_BAM, RCTL_EN, RCTL_SECRC, RCTL_VFE, VFRE,
     VFTA, VFTE, VLVF, VLVF_POOLSEL_SHIFT, VLVF_VLANID_ENABLE, VMOLR, VMOLR_AUPE, VMOLR_BAM,
-    VMOLR_STRCRC, VMOLR_STRVLAN, VT_CTL, VT_CTL_DEF_PL_SHIFT, VT_CTL_VM_REPL_EN,
+    VMOLR_MPME, VMOLR_ROMPE, VMOLR_ROPE, VMOLR_STRCRC, VMOLR_STRVLAN, VT_CTL, VT_CTL_DEF_PL_SHIFT,
+    VT_CTL_VM_REPL_EN,
 };
-use super::{IgbError, Registers, read_live};
+use super::{ALL_ONES, IgbError, Registers, read_live};
 
 /// The highest VLAN ID a filter may name: 4095 is reserved, and 0 (priority tagging only) is
 /// not a VLAN (IEEE 802.1Q).
@@ -70,15 +71,36 @@ pub struct PoolOptions {
     /// VMOLR.STRVLAN: strip the 802.1Q tag of unicast and broadcast frames into the
     /// descriptor (VP + VLAN field, igb-qemu §5). Per pool, not per VLAN filter entry.
     pub strip_vlan: bool,
+    /// VMOLR.ROMPE: multicast frames that hit the multicast table (MTA) are the pool's (in
+    /// QEMU also unicast hits in the UTA, which the driver leaves empty).
+    pub accept_hashed_multicast: bool,
+    /// VMOLR.MPME: every multicast frame (silicon; QEMU ignores the bit, so the driver also
+    /// fills the MTA for all-multicast, [`write_multicast_table`]).
+    pub all_multicast: bool,
+    /// VMOLR.ROPE: unicast hash hits (silicon's per-pool unicast promiscuity with a full
+    /// UTA; QEMU ignores it, and unmatched unicast reaches the default pool anyway).
+    pub accept_hashed_unicast: bool,
 }
 
 impl PoolOptions {
     /// The default pool: untagged frames and broadcasts, tags left in the frame.
-    pub const DEFAULT_POOL: Self =
-        Self { accept_untagged: true, accept_broadcast: true, strip_vlan: false };
+    pub const DEFAULT_POOL: Self = Self {
+        accept_untagged: true,
+        accept_broadcast: true,
+        strip_vlan: false,
+        accept_hashed_multicast: false,
+        all_multicast: false,
+        accept_hashed_unicast: false,
+    };
     /// A VM queue's pool: untagged unicast for its MACs only, tags left in the frame.
-    pub const QUEUE_POOL: Self =
-        Self { accept_untagged: true, accept_broadcast: false, strip_vlan: false };
+    pub const QUEUE_POOL: Self = Self {
+        accept_untagged: true,
+        accept_broadcast: false,
+        strip_vlan: false,
+        accept_hashed_multicast: false,
+        all_multicast: false,
+        accept_hashed_unicast: false,
+    };
 
     /// The VMOLR value. STRCRC mirrors RCTL.SECRC (silicon strips per pool, QEMU only looks at
     /// RCTL.SECRC, igb-qemu §5); no LPE, so frames longer than 1514 bytes (+4 per tag) are
@@ -95,7 +117,44 @@ impl PoolOptions {
         if self.strip_vlan {
             value |= VMOLR_STRVLAN;
         }
+        if self.accept_hashed_multicast {
+            value |= VMOLR_ROMPE;
+        }
+        if self.all_multicast {
+            value |= VMOLR_MPME;
+        }
+        if self.accept_hashed_unicast {
+            value |= VMOLR_ROPE;
+        }
         value
+    }
+}
+
+/// Where a multicast address lands in the 4096-bit multicast table with RCTL.MO = 0 (the
+/// reset value): bits 47:36 of the address, i.e. `(mac[4] >> 4) | (mac[5] << 4)`, as
+/// (MTA register index, bit) (Linux igb's `igb_hash_mc_addr`, QEMU's `e1000x` filter).
+#[must_use]
+pub fn multicast_table_position(mac: [u8; 6]) -> (u32, u32) {
+    let hash = (u32::from(mac[4]) >> 4 | u32::from(mac[5]) << 4) & 0xFFF;
+    (hash >> 5, hash & 0x1F)
+}
+
+/// Rewrites the whole multicast table: every bit set (`all`), or exactly the bits of
+/// `addresses`. 128 register writes: an OID-path operation.
+pub fn write_multicast_table(regs: &impl Registers, addresses: &[[u8; 6]], all: bool) {
+    let mut table = [0u32; NUM_TABLE_WORDS as usize];
+    if all {
+        table = [ALL_ONES; NUM_TABLE_WORDS as usize];
+    } else {
+        for address in addresses {
+            let (register, bit) = multicast_table_position(*address);
+            if let Some(word) = table.get_mut(register as usize) {
+                *word |= 1 << bit;
+            }
+        }
+    }
+    for (index, value) in (0u32..).zip(table) {
+        regs.write32(MTA(index), value);
     }
 }
 
