@@ -61,6 +61,9 @@ fn slot_number(index: usize) -> u32 {
 }
 
 /// What one pool accepts besides its MAC filters (VMOLR, igb-qemu §4).
+///
+/// One flag per VMOLR bit: a register image, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolOptions {
     /// VMOLR.AUPE: untagged frames. Without it, with VLAN filtering on, an untagged unicast for
