@@ -185,6 +185,27 @@ fn a_protocol_holding_every_nbl_gets_copies_then_lending_resumes_without_a_reset
 }
 
 #[test]
+fn nbls_returned_from_inside_the_indication_come_home_without_a_lock_problem() {
+    let mut config = SimConfig::with_groups(&[1]);
+    config.receive_returns = ReturnPolicy::DuringIndication;
+    let sim = running(config, GrantPolicy::AsRequested);
+    let ours = mac(&sim);
+    let frames: Vec<Vec<u8>> =
+        (0..usize::from(RX_DESCRIPTORS) * 3).map(|n| frame(ours, n)).collect();
+    inject(&sim, &frames);
+    for (nbl, sent) in received(&sim).iter().zip(&frames) {
+        assert_eq!(nbl.bytes(), &sent[..]);
+    }
+    let copied = sim
+        .receive_indications()
+        .iter()
+        .filter(|i| i.flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0)
+        .count();
+    assert_eq!(copied, 0, "buffers returned during the call are lent again");
+    stop(sim);
+}
+
+#[test]
 fn every_grant_delivers_every_frame() {
     for (groups, policy) in [
         (&[4u8][..], GrantPolicy::AtMost(1)),
