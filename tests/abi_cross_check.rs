@@ -8,6 +8,13 @@
 //! * Layouts: equal size, equal alignment and equal offset of every field both sides have.
 //! * Constants: equal numeric value (types differ: windows-sys uses `u32`/`i32` and typed enum
 //!   aliases where we use the field's own width, so values are compared as `i128`).
+//! * Import signatures, where windows-sys declares the function: the same number of parameters,
+//!   each (and the result) of equal size and alignment. The Rust types differ (windows-sys
+//!   spells `BOOLEAN` as `bool`, `NDIS_HANDLE` as `*const c_void`, `PHYSICAL_ADDRESS` as
+//!   `i64`), so each windows-sys declaration is first pinned, as a compile error, to the
+//!   function-pointer type written next to it. Nothing is called or linked. windows-sys lacks
+//!   most NDIS 6 functions (NdisAllocateSharedMemory, NdisMRegisterScatterGatherDma, ...);
+//!   those are checked only against the WDK documentation, by hand.
 //!
 //! Never compared: the `CM_*` resource lists. windows-sys 0.61 drops their `#pragma pack(4)`
 //! (microsoft/wdkmetadata#65: 24/32/40/48 bytes instead of 20/28/36/40); they are checked only
@@ -123,6 +130,65 @@ macro_rules! same_value_as {
             );
         )*
     }};
+}
+
+/// The calling-convention view of a function-pointer type: `(size, alignment)` of each
+/// parameter, and of the result (`(0, 1)` for none).
+trait Shape {
+    fn parameters() -> Vec<(usize, usize)>;
+    fn result() -> (usize, usize);
+}
+
+macro_rules! impl_shape {
+    ($($p:ident),*) => {
+        impl<R, $($p),*> Shape for unsafe extern "system" fn($($p),*) -> R {
+            fn parameters() -> Vec<(usize, usize)> {
+                vec![$((size_of::<$p>(), align_of::<$p>())),*]
+            }
+            fn result() -> (usize, usize) {
+                (size_of::<R>(), align_of::<R>())
+            }
+        }
+    };
+}
+impl_shape!(A, B, C);
+impl_shape!(A, B, C, D);
+impl_shape!(A, B, C, D, E);
+
+/// `same_signature!(Name: fn(windows-sys's parameter types) -> result)`: windows-sys declares
+/// `wdk_ndis::Name` with exactly these types (else the build fails), and `ours::sig::Name` has
+/// the same shape ([`Shape`]).
+macro_rules! same_signature {
+    ($name:ident: fn($($theirs:ty),* $(,)?) $(-> $ret:ty)?) => {{
+        type Theirs = unsafe extern "system" fn($($theirs),*) $(-> $ret)?;
+        // Only a function pointer in a constant: nothing is called, no symbol is linked.
+        const _: Theirs = wdk_ndis::$name;
+        assert_eq!(
+            <ours::sig::$name as Shape>::parameters(),
+            <Theirs as Shape>::parameters(),
+            concat!("parameters of ", stringify!($name), " vs windows-sys"),
+        );
+        assert_eq!(
+            <ours::sig::$name as Shape>::result(),
+            <Theirs as Shape>::result(),
+            concat!("result of ", stringify!($name), " vs windows-sys"),
+        );
+    }};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import signatures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn signatures_miniport_shared_memory_and_io_space() {
+    use core::ffi::c_void;
+    same_signature!(NdisMAllocateSharedMemory: fn(
+        *const c_void, u32, bool, *mut *mut c_void, *mut i64,
+    ));
+    same_signature!(NdisMFreeSharedMemory: fn(*const c_void, u32, bool, *const c_void, i64));
+    same_signature!(NdisMMapIoSpace: fn(*mut *mut c_void, *const c_void, i64, u32) -> i32);
+    same_signature!(NdisMUnmapIoSpace: fn(*const c_void, *const c_void, u32));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -133,6 +133,29 @@ ndis_imports! {
     ) -> NDIS_STATUS;
     /// Frees memory from NdisAllocateSharedMemory (PASSIVE).
     fn NdisFreeSharedMemory(NdisHandle: NDIS_HANDLE, AllocationHandle: NDIS_HANDLE);
+    /// Allocates `Length` bytes of physically contiguous memory that the device can DMA into
+    /// and the driver can read and write, as the classic miniport call (the transmit ring).
+    /// Writes its base address to `*VirtualAddress` and its bus address to `*PhysicalAddress`;
+    /// on failure NULL and 0. `Cached` is ignored on x86/x64 (cached memory is always used),
+    /// but NdisMFreeSharedMemory must get the same value. NDIS 6 requires
+    /// NdisMRegisterScatterGatherDma first. PASSIVE_LEVEL.
+    fn NdisMAllocateSharedMemory(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        Length: ULONG,
+        Cached: BOOLEAN,
+        VirtualAddress: *mut PVOID,
+        PhysicalAddress: *mut PHYSICAL_ADDRESS,
+    );
+    /// Frees a whole block from NdisMAllocateSharedMemory: `Length`, `Cached`,
+    /// `VirtualAddress` and `PhysicalAddress` exactly as the allocation had and returned them
+    /// (never a subrange). Not from MiniportShutdownEx. PASSIVE_LEVEL.
+    fn NdisMFreeSharedMemory(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        Length: ULONG,
+        Cached: BOOLEAN,
+        VirtualAddress: PVOID,
+        PhysicalAddress: PHYSICAL_ADDRESS,
+    );
     /// Indicates a status (link state, receive-queue state) (IRQL <= DISPATCH).
     fn NdisMIndicateStatusEx(
         MiniportAdapterHandle: NDIS_HANDLE,

@@ -133,8 +133,12 @@ fn check_adapter_released(s: &mut SimState, halt: bool) {
             detail,
         );
     }
-    if !s.shared_memory.is_empty() {
-        let detail = format!("{event} with {} shared-memory block(s)", s.shared_memory.len());
+    let (shared, miniport_shared) = (s.shared_memory.len(), s.miniport_shared_memory.len());
+    if shared + miniport_shared > 0 {
+        let detail = format!(
+            "{event} with {shared} NdisAllocateSharedMemory and {miniport_shared} \
+             NdisMAllocateSharedMemory block(s) not freed"
+        );
         s.violate(rule(rules::HALT_SHARED_MEMORY, rules::INITIALIZE_FAILURE_SHARED_MEMORY), detail);
     }
     let pools = s.nbl_pools.values().filter(|p| p.scope == Scope::Adapter).count();

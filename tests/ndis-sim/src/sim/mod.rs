@@ -234,6 +234,20 @@ pub struct SharedMemoryRecord {
     pub shared_memory_handle: usize,
 }
 
+/// A live NdisMAllocateSharedMemory block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MiniportSharedMemoryRecord {
+    /// The address `*VirtualAddress` got (in this process: the same bytes as guest RAM at
+    /// `physical_address`).
+    pub virtual_address: usize,
+    /// Guest-physical address (what `*PhysicalAddress` got), page-aligned.
+    pub physical_address: u64,
+    /// `Length` as requested.
+    pub length: u32,
+    /// `Cached` as requested.
+    pub cached: bool,
+}
+
 /// One NBL NdisMSendNetBufferListsComplete completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SendCompletionRecord {
@@ -259,12 +273,13 @@ pub struct SpinLockState {
 /// The exports [`Sim::allocation_calls`] counts: every one that allocates memory or NDIS
 /// objects for the driver (not NdisAllocateSpinLock, which only initializes the driver's own
 /// memory).
-pub const ALLOCATING_EXPORTS: [&str; 5] = [
+pub const ALLOCATING_EXPORTS: [&str; 6] = [
     "NdisAllocateMemoryWithTagPriority",
     "NdisAllocateNetBufferListPool",
     "NdisAllocateNetBufferAndNetBufferList",
     "NdisAllocateMdl",
     "NdisAllocateSharedMemory",
+    "NdisMAllocateSharedMemory",
 ];
 
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:
@@ -665,7 +680,8 @@ impl Sim {
         with_state(|s| (s.nbl_pools.len(), s.nbls.len(), s.mdls.len()))
     }
 
-    /// Live NdisAllocateSharedMemory blocks.
+    /// Live NdisAllocateSharedMemory blocks ([`Sim::miniport_shared_memory`] has those of
+    /// NdisMAllocateSharedMemory).
     #[must_use]
     pub fn shared_memory(&self) -> Vec<SharedMemoryRecord> {
         with_state(|s| {
@@ -676,6 +692,23 @@ impl Sim {
                     length: b.length,
                     queue_id: b.queue_id,
                     shared_memory_handle: b.shared_handle,
+                })
+                .collect()
+        })
+    }
+
+    /// Live NdisMAllocateSharedMemory blocks, in address order ([`Sim::shared_memory`] has
+    /// those of NdisAllocateSharedMemory).
+    #[must_use]
+    pub fn miniport_shared_memory(&self) -> Vec<MiniportSharedMemoryRecord> {
+        with_state(|s| {
+            s.miniport_shared_memory
+                .iter()
+                .map(|(&virtual_address, b)| MiniportSharedMemoryRecord {
+                    virtual_address,
+                    physical_address: b.range.gpa,
+                    length: b.length,
+                    cached: b.cached,
                 })
                 .collect()
         })

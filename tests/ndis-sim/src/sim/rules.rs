@@ -120,7 +120,8 @@ pub const HALT_INTERRUPT_REGISTERED: &str = "Halt.InterruptStillRegistered";
 pub const HALT_SG_DMA_REGISTERED: &str = "Halt.ScatterGatherDmaStillRegistered";
 /// MiniportHaltEx returned with I/O space still mapped.
 pub const HALT_IO_SPACE_MAPPED: &str = "Halt.IoSpaceStillMapped";
-/// MiniportHaltEx returned with shared memory not freed.
+/// MiniportHaltEx returned with shared memory not freed (from NdisAllocateSharedMemory or
+/// NdisMAllocateSharedMemory).
 pub const HALT_SHARED_MEMORY: &str = "Halt.SharedMemoryNotFreed";
 /// MiniportHaltEx returned with pool memory allocated since MiniportInitializeEx not freed.
 pub const HALT_POOL: &str = "Halt.PoolNotFreed";
@@ -146,7 +147,8 @@ pub const INITIALIZE_FAILURE_SG_DMA_REGISTERED: &str =
     "InitializeFailure.ScatterGatherDmaStillRegistered";
 /// A failed MiniportInitializeEx left I/O space mapped.
 pub const INITIALIZE_FAILURE_IO_SPACE_MAPPED: &str = "InitializeFailure.IoSpaceStillMapped";
-/// A failed MiniportInitializeEx left shared memory allocated.
+/// A failed MiniportInitializeEx left shared memory allocated (from NdisAllocateSharedMemory or
+/// NdisMAllocateSharedMemory).
 pub const INITIALIZE_FAILURE_SHARED_MEMORY: &str = "InitializeFailure.SharedMemoryNotFreed";
 /// A failed MiniportInitializeEx left pool memory allocated.
 pub const INITIALIZE_FAILURE_POOL: &str = "InitializeFailure.PoolNotFreed";
@@ -181,6 +183,21 @@ pub const FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED: &str = "NdisFreeSharedMemory.Be
 pub const FREE_SHARED_MEMORY_NBLS_OUTSTANDING: &str = "NdisFreeSharedMemory.NblsOutstanding";
 /// NdisFreeSharedMemory from MiniportShutdownEx.
 pub const FREE_SHARED_MEMORY_FROM_SHUTDOWN: &str = "NdisFreeSharedMemory.FromShutdown";
+/// NdisMAllocateSharedMemory before NdisMRegisterScatterGatherDma (or after
+/// NdisMDeregisterScatterGatherDma): NDIS 6 allocates it through the DMA adapter that the
+/// registration creates. Nothing is allocated.
+pub const MINIPORT_SHARED_MEMORY_WITHOUT_SG_DMA: &str =
+    "NdisMAllocateSharedMemory.NoScatterGatherDma";
+/// NdisMFreeSharedMemory of a `VirtualAddress` that is not the start of a live
+/// NdisMAllocateSharedMemory block: a double free, a subrange, memory from another allocator.
+/// Nothing is freed.
+pub const FREE_MINIPORT_SHARED_MEMORY_UNKNOWN: &str = "NdisMFreeSharedMemory.UnknownAddress";
+/// NdisMFreeSharedMemory of a live block with a `Length`, `Cached` or `PhysicalAddress` other
+/// than the allocation's (the parameters must match the allocation exactly). The block, which
+/// `VirtualAddress` names, is freed all the same.
+pub const FREE_MINIPORT_SHARED_MEMORY_MISMATCH: &str = "NdisMFreeSharedMemory.ArgumentsMismatch";
+/// NdisMFreeSharedMemory from MiniportShutdownEx.
+pub const FREE_MINIPORT_SHARED_MEMORY_FROM_SHUTDOWN: &str = "NdisMFreeSharedMemory.FromShutdown";
 /// NdisMMapIoSpace of a range that is not one of the device's memory resources.
 pub const MAP_IO_SPACE_NOT_A_RESOURCE: &str = "NdisMMapIoSpace.NotAssignedResource";
 /// NdisMUnmapIoSpace of something NdisMMapIoSpace did not return (or with another length).

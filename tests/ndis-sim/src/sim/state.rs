@@ -184,6 +184,16 @@ pub(crate) struct SharedBlock {
     pub(crate) shared_handle: usize,
 }
 
+/// Shared memory from NdisMAllocateSharedMemory (kept by its virtual address).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MiniportSharedBlock {
+    pub(crate) range: GpaRange,
+    /// `Length` as requested (the range is whole pages).
+    pub(crate) length: u32,
+    /// `Cached` as requested (any non-zero BOOLEAN is TRUE).
+    pub(crate) cached: bool,
+}
+
 /// A pool from NdisAllocateNetBufferListPool.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NblPool {
@@ -324,6 +334,8 @@ pub struct SimState {
     pub(crate) mappings: Vec<IoMapping>,
     pub(crate) sg_dma: Option<bool>,
     pub(crate) shared_memory: BTreeMap<usize, SharedBlock>,
+    /// Live NdisMAllocateSharedMemory blocks by virtual address.
+    pub(crate) miniport_shared_memory: BTreeMap<usize, MiniportSharedBlock>,
     /// VM queues for which the driver indicated `NDIS_STATUS_RECEIVE_QUEUE_STATE` /
     /// DmaStopped, until the last shared-memory block of the queue is freed.
     pub(crate) dma_stopped_queues: BTreeSet<u32>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ndis_sim::sim::exports::{
     NdisAllocateMdl, NdisAllocateMemoryWithTagPriority, NdisAllocateNetBufferAndNetBufferList,
     NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock, NdisFreeMdl,
-    NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool,
+    NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisMAllocateSharedMemory,
 };
 use ndis_sim::sim::{ALLOCATING_EXPORTS, ReturnPolicy, Sim, SimConfig, rules, with_state};
 use vmqnic::ndis::{
@@ -45,18 +45,23 @@ fn every_allocating_export_is_counted_successful_or_not() {
     // SAFETY: the parameters and the out handle outlive the call; it fails before using them
     // (no scatter-gather DMA is registered).
     unsafe { NdisAllocateSharedMemory(handle(), &raw mut shared, &raw mut allocation) };
+    let mut address: *mut c_void = ptr::null_mut();
+    let mut physical: i64 = 0;
+    // SAFETY: both out parameters outlive the call (which fails: no scatter-gather DMA).
+    unsafe { NdisMAllocateSharedMemory(handle(), 0x1000, 0, &raw mut address, &raw mut physical) };
     // Initializing a spin lock allocates nothing.
     let mut lock = NDIS_SPIN_LOCK::default();
     // SAFETY: the lock outlives its use.
     unsafe { NdisAllocateSpinLock(&raw mut lock) };
 
-    assert_eq!(sim.allocation_calls(), 6);
+    assert_eq!(sim.allocation_calls(), 7);
     let expected: BTreeMap<&str, u64> = [
         ("NdisAllocateMemoryWithTagPriority", 2),
         ("NdisAllocateNetBufferListPool", 1),
         ("NdisAllocateMdl", 1),
         ("NdisAllocateNetBufferAndNetBufferList", 1),
         ("NdisAllocateSharedMemory", 1),
+        ("NdisMAllocateSharedMemory", 1),
     ]
     .into_iter()
     .collect();
@@ -64,7 +69,11 @@ fn every_allocating_export_is_counted_successful_or_not() {
     assert!(expected.keys().all(|name| ALLOCATING_EXPORTS.contains(name)));
     assert_eq!(
         sim.violated_rules(),
-        vec![rules::ALLOCATE_LENGTH, rules::SHARED_MEMORY_WITHOUT_SG_DMA],
+        vec![
+            rules::ALLOCATE_LENGTH,
+            rules::SHARED_MEMORY_WITHOUT_SG_DMA,
+            rules::MINIPORT_SHARED_MEMORY_WITHOUT_SG_DMA,
+        ],
         "the failed calls count too"
     );
     // Frees are not allocations.
@@ -72,7 +81,7 @@ fn every_allocating_export_is_counted_successful_or_not() {
     NdisFreeMdl(mdl);
     NdisFreeNetBufferListPool(pool);
     NdisFreeMemory(block.cast::<c_void>(), 0, 0);
-    assert_eq!(sim.allocation_calls(), 6);
+    assert_eq!(sim.allocation_calls(), 7);
 }
 
 #[test]

@@ -19,9 +19,10 @@ use ndis_sim::sim::exports::{
     NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock,
     NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeMdl, NdisFreeMemory,
     NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisFreeSharedMemory, NdisFreeSpinLock,
-    NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx, NdisMDeregisterMiniportDriver,
-    NdisMDeregisterScatterGatherDma, NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx,
-    NdisMMapIoSpace, NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
+    NdisMAllocateSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
+    NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma, NdisMFreeSharedMemory,
+    NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx, NdisMMapIoSpace,
+    NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
     NdisMRegisterMiniportDriver, NdisMRegisterScatterGatherDma, NdisMSendNetBufferListsComplete,
     NdisMSetMiniportAttributes, NdisMSynchronizeWithInterruptEx, NdisMUnmapIoSpace,
     NdisReleaseSpinLock, NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
@@ -92,6 +93,11 @@ pub enum Step {
     AllocateShared(u32),
     /// Allocates shared memory of `.1` bytes for VM queue `.0`.
     AllocateQueueShared(u32, u32),
+    /// NdisMAllocateSharedMemory of this many bytes, not cached (the transmit ring's kind).
+    AllocateMiniportShared(u32),
+    /// NdisMFreeSharedMemory of every NdisMAllocateSharedMemory block, with the allocation's
+    /// arguments.
+    FreeMiniportShared,
     /// Indicates `NDIS_STATUS_RECEIVE_QUEUE_STATE` / DmaStopped for VM queue `.0`.
     IndicateDmaStopped(u32),
     /// Allocates an extra pool block.
@@ -305,6 +311,8 @@ pub struct Behaviour {
     pub dpc_more_pending: u32,
     /// MiniportShutdownEx frees shared memory (a violation).
     pub shutdown_frees_shared: bool,
+    /// A step MiniportShutdownEx runs.
+    pub shutdown_step: Option<Step>,
     /// MiniportSendNetBufferLists completes the NBLs at once.
     pub complete_sends: bool,
     /// `SupportedQueueProperties` of the hardware receive-filter capabilities.
@@ -349,6 +357,7 @@ impl Default for Behaviour {
             dpc_receive: None,
             dpc_more_pending: 0,
             shutdown_frees_shared: false,
+            shutdown_step: None,
             complete_sends: true,
             queue_properties: NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED
                 | NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED,
@@ -412,6 +421,8 @@ pub struct FakeState {
     pub sg_list_size: u32,
     /// Shared memory: (allocation handle, virtual address, physical address).
     pub shared: Vec<(usize, usize, i64)>,
+    /// NdisMAllocateSharedMemory blocks: (virtual address, physical address, length).
+    pub miniport_shared: Vec<(usize, i64, u32)>,
     /// Extra pool blocks.
     pub pool: Vec<usize>,
     /// ISR calls.
@@ -787,6 +798,20 @@ fn run_step(step: Step) -> NDIS_STATUS {
         }
         Step::AllocateShared(length) => allocate_shared(&b, miniport, 0, length),
         Step::AllocateQueueShared(queue, length) => allocate_shared(&b, miniport, queue, length),
+        Step::AllocateMiniportShared(length) => allocate_miniport_shared(miniport, length),
+        Step::FreeMiniportShared => {
+            for (address, physical, length) in with_fake(|f| std::mem::take(&mut f.miniport_shared))
+            {
+                NdisMFreeSharedMemory(
+                    handle(miniport),
+                    length,
+                    0,
+                    address as *mut c_void,
+                    physical,
+                );
+            }
+            NDIS_STATUS_SUCCESS
+        }
         Step::IndicateDmaStopped(queue) => {
             indicate_dma_stopped(miniport, queue);
             NDIS_STATUS_SUCCESS
@@ -1003,6 +1028,22 @@ fn allocate_shared(b: &Behaviour, miniport: usize, queue: u32, length: u32) -> N
         });
     }
     status
+}
+
+/// NdisMAllocateSharedMemory of `length` bytes (not cached); RESOURCES if it gave nothing.
+fn allocate_miniport_shared(miniport: usize, length: u32) -> NDIS_STATUS {
+    let mut address: *mut c_void = ptr::null_mut();
+    let mut physical: i64 = -1;
+    // SAFETY: both out parameters live on this frame.
+    unsafe {
+        NdisMAllocateSharedMemory(handle(miniport), length, 0, &raw mut address, &raw mut physical);
+    };
+    if address.is_null() {
+        assert_eq!(physical, 0, "a failed NdisMAllocateSharedMemory sets the physical address 0");
+        return vmqnic::ndis::NDIS_STATUS_RESOURCES;
+    }
+    with_fake(|f| f.miniport_shared.push((address as usize, physical, length)));
+    NDIS_STATUS_SUCCESS
 }
 
 /// Indicates that VM queue `queue` stopped DMA (FREE_QUEUE step 2).
@@ -1462,8 +1503,12 @@ unsafe extern "system" fn check_for_hang(_context: NDIS_HANDLE) -> BOOLEAN {
 }
 
 unsafe extern "system" fn shutdown(_context: NDIS_HANDLE, _action: u32) {
-    if behaviour().shutdown_frees_shared {
+    let b = behaviour();
+    if b.shutdown_frees_shared {
         run_step(Step::FreeShared);
+    }
+    if let Some(step) = b.shutdown_step {
+        run_step(step);
     }
 }
 

@@ -14,6 +14,7 @@ mod fake;
 mod interrupts;
 mod lifecycle;
 mod mdl_mapping;
+mod miniport_shared_memory;
 mod net_buffers;
 mod oids;
 mod rules_coverage;

@@ -3,10 +3,10 @@
 use std::mem::offset_of;
 
 use vmqnic::ndis::{
-    self, NDIS_HANDLE, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
+    self, BOOLEAN, NDIS_HANDLE, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_SG_DMA_DESCRIPTION,
     NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_STATUS, NDIS_STATUS_FAILURE,
-    NDIS_STATUS_INVALID_PARAMETER, NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS,
-    SCATTER_GATHER_ELEMENT, SCATTER_GATHER_LIST,
+    NDIS_STATUS_INVALID_PARAMETER, NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, PHYSICAL_ADDRESS,
+    PVOID, SCATTER_GATHER_ELEMENT, SCATTER_GATHER_LIST, ULONG,
 };
 
 use super::{
@@ -15,7 +15,7 @@ use super::{
 };
 use crate::qemu::PAGE_SIZE;
 use crate::sim::cpu::PASSIVE_LEVEL;
-use crate::sim::state::{Phase, SharedBlock, with_state};
+use crate::sim::state::{MiniportSharedBlock, Phase, SharedBlock, with_state};
 use crate::sim::{dma_handle, rules};
 
 /// Bytes of a `SCATTER_GATHER_LIST` with `elements` elements.
@@ -274,3 +274,137 @@ pub extern "system" fn NdisFreeSharedMemory(
     }
 }
 const _: ndis::sig::NdisFreeSharedMemory = NdisFreeSharedMemory;
+
+/// The `PHYSICAL_ADDRESS` of a guest-physical address (guest RAM lies far below 2^63).
+fn physical_address(gpa: u64) -> PHYSICAL_ADDRESS {
+    PHYSICAL_ADDRESS::try_from(gpa).unwrap_or(PHYSICAL_ADDRESS::MAX)
+}
+
+/// `NdisMAllocateSharedMemory`: physically contiguous, page-aligned, zeroed memory from guest
+/// RAM, as NdisAllocateSharedMemory hands out: `*VirtualAddress` gets its address in this
+/// process, `*PhysicalAddress` its guest-physical address (what the device DMAs to). On
+/// failure they get NULL and 0 (a NULL out pointer is left alone). Needs
+/// NdisMRegisterScatterGatherDma first. Every call is counted
+/// ([`Sim::allocation_calls`](crate::sim::Sim::allocation_calls)). PASSIVE_LEVEL.
+///
+/// # Safety
+/// `VirtualAddress` and `PhysicalAddress` are each NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn NdisMAllocateSharedMemory(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    Length: ULONG,
+    Cached: BOOLEAN,
+    VirtualAddress: *mut PVOID,
+    PhysicalAddress: *mut PHYSICAL_ADDRESS,
+) {
+    let (address, physical) = miniport_shared_allocation(MiniportAdapterHandle, Length, Cached)
+        .unwrap_or((std::ptr::null_mut(), 0));
+    if !VirtualAddress.is_null() {
+        // SAFETY: non-null, so writable (caller); unaligned because it is the caller's memory.
+        unsafe { VirtualAddress.write_unaligned(address) };
+    }
+    if !PhysicalAddress.is_null() {
+        // SAFETY: as above.
+        unsafe { PhysicalAddress.write_unaligned(physical) };
+    }
+}
+const _: ndis::sig::NdisMAllocateSharedMemory = NdisMAllocateSharedMemory;
+
+/// The checks and the allocation of NdisMAllocateSharedMemory: the block's address and
+/// physical address, recorded, or `None`.
+fn miniport_shared_allocation(
+    handle: NDIS_HANDLE,
+    length: ULONG,
+    cached: BOOLEAN,
+) -> Option<(PVOID, PHYSICAL_ADDRESS)> {
+    let machine = with_state(|s| {
+        s.count_allocation("NdisMAllocateSharedMemory");
+        check_irql(s, irql_rule!(NdisMAllocateSharedMemory), PASSIVE_LEVEL);
+        if !check_handle(s, handle_rule!(NdisMAllocateSharedMemory), handle) {
+            return None;
+        }
+        check_registration_first(s, "NdisMAllocateSharedMemory");
+        if s.sg_dma != Some(true) {
+            s.violate(
+                rules::MINIPORT_SHARED_MEMORY_WITHOUT_SG_DMA,
+                "NdisMAllocateSharedMemory without NdisMRegisterScatterGatherDma",
+            );
+            return None;
+        }
+        s.machine()
+    })?;
+    if length == 0 {
+        return None;
+    }
+    let range = machine.dma_alloc(u64::from(length), "NdisMAllocateSharedMemory").ok()?;
+    let Ok(host) = machine.ram().host_address(range.gpa, usize::try_from(range.len).unwrap_or(0))
+    else {
+        let _ = machine.dma_free(range);
+        return None;
+    };
+    with_state(|s| {
+        s.miniport_shared_memory
+            .insert(host as usize, MiniportSharedBlock { range, length, cached: cached != 0 });
+    });
+    Some((host.cast(), physical_address(range.gpa)))
+}
+
+/// `NdisMFreeSharedMemory`: frees the live NdisMAllocateSharedMemory block that starts at
+/// `VirtualAddress`; `Length`, `Cached` and `PhysicalAddress` must be the allocation's. Never
+/// from MiniportShutdownEx. PASSIVE_LEVEL.
+#[unsafe(no_mangle)]
+pub extern "system" fn NdisMFreeSharedMemory(
+    MiniportAdapterHandle: NDIS_HANDLE,
+    Length: ULONG,
+    Cached: BOOLEAN,
+    VirtualAddress: PVOID,
+    PhysicalAddress: PHYSICAL_ADDRESS,
+) {
+    let freed = with_state(|s| {
+        check_irql(s, irql_rule!(NdisMFreeSharedMemory), PASSIVE_LEVEL);
+        check_handle(s, handle_rule!(NdisMFreeSharedMemory), MiniportAdapterHandle);
+        if s.in_phase(Phase::Shutdown) {
+            s.violate(
+                rules::FREE_MINIPORT_SHARED_MEMORY_FROM_SHUTDOWN,
+                "NdisMFreeSharedMemory in MiniportShutdownEx",
+            );
+        }
+        let address = VirtualAddress as usize;
+        let Some(block) = s.miniport_shared_memory.remove(&address) else {
+            let inside = s
+                .miniport_shared_memory
+                .range(..address)
+                .next_back()
+                .filter(|(start, b)| address - **start < usize::try_from(b.range.len).unwrap_or(0))
+                .map(|(start, _)| *start);
+            let detail = match inside {
+                Some(start) => format!(
+                    "{VirtualAddress:?} lies inside the block at {start:#x}: a subrange cannot be \
+                     freed"
+                ),
+                None => format!("{VirtualAddress:?} is not a live NdisMAllocateSharedMemory block"),
+            };
+            s.violate(rules::FREE_MINIPORT_SHARED_MEMORY_UNKNOWN, detail);
+            return None;
+        };
+        let physical = physical_address(block.range.gpa);
+        let cached = Cached != 0;
+        if (Length, cached, PhysicalAddress) != (block.length, block.cached, physical) {
+            s.violate(
+                rules::FREE_MINIPORT_SHARED_MEMORY_MISMATCH,
+                format!(
+                    "{VirtualAddress:?} freed with Length {Length}, Cached {cached}, \
+                     PhysicalAddress {PhysicalAddress:#x}; allocated with Length {}, Cached {}, \
+                     PhysicalAddress {physical:#x}",
+                    block.length, block.cached
+                ),
+            );
+        }
+        s.machine().map(|m| (m, block.range))
+    });
+    if let Some((machine, range)) = freed {
+        // The range is exactly one the allocator handed out, so this cannot fail.
+        let _ = machine.dma_free(range);
+    }
+}
+const _: ndis::sig::NdisMFreeSharedMemory = NdisMFreeSharedMemory;

@@ -25,8 +25,8 @@ pub use bus::{
     NdisMGetBusData, NdisMMapIoSpace, NdisMUnmapIoSpace, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
 };
 pub use dma::{
-    NdisAllocateSharedMemory, NdisFreeSharedMemory, NdisMDeregisterScatterGatherDma,
-    NdisMRegisterScatterGatherDma,
+    NdisAllocateSharedMemory, NdisFreeSharedMemory, NdisMAllocateSharedMemory,
+    NdisMDeregisterScatterGatherDma, NdisMFreeSharedMemory, NdisMRegisterScatterGatherDma,
 };
 pub use driver::{
     NdisGetRssProcessorInformation, NdisGroupMaxProcessorCount, NdisMDeregisterMiniportDriver,
@@ -84,6 +84,8 @@ exported! {
     NdisMDeregisterScatterGatherDma,
     NdisAllocateSharedMemory,
     NdisFreeSharedMemory,
+    NdisMAllocateSharedMemory,
+    NdisMFreeSharedMemory,
     NdisAllocateNetBufferListPool,
     NdisFreeNetBufferListPool,
     NdisAllocateNetBufferAndNetBufferList,
