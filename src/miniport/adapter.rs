@@ -1054,7 +1054,7 @@ unsafe fn adapter_context<'a>(context: NDIS_HANDLE) -> Option<&'a Adapter> {
 /// MiniportPause: stop receiving and indicating, complete the sends still waiting for the
 /// ring, then wait (PENDING) until NDIS has returned every receive NBL and the device has sent
 /// what is in the ring; the return path or the transmit DPC completes the pause
-/// ([`Adapter::complete_pause_if_idle`]).
+/// (`Adapter::complete_pause_if_idle`).
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with the adapter context.

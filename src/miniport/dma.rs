@@ -12,8 +12,9 @@ use crate::ndis::{
     NDIS_SG_DMA_DESCRIPTION_REVISION_1, NDIS_SHARED_MEM_PARAMETERS_CONTIGOUS,
     NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SHARED_MEMORY_PARAMETERS_REVISION_1,
     NDIS_SIZEOF_SHARED_MEMORY_PARAMETERS_REVISION_1, NDIS_STATUS, NDIS_STATUS_RESOURCES,
-    NDIS_STATUS_SUCCESS, NdisAllocateSharedMemory, NdisFreeSharedMemory,
-    NdisMRegisterScatterGatherDma, NdisSharedMemoryUsageReceive, PVOID, SCATTER_GATHER_LIST, ULONG,
+    NDIS_STATUS_SUCCESS, NdisAllocateSharedMemory, NdisFreeSharedMemory, NdisMAllocateSharedMemory,
+    NdisMFreeSharedMemory, NdisMRegisterScatterGatherDma, NdisSharedMemoryUsageReceive,
+    PHYSICAL_ADDRESS, PVOID, SCATTER_GATHER_LIST, ULONG,
 };
 
 /// `NDIS_SIZEOF_SG_DMA_DESCRIPTION_REVISION_1`: through `ScatterGatherListSize` (the
@@ -145,6 +146,70 @@ impl SharedBlock {
     pub(crate) unsafe fn free(self, miniport: NDIS_HANDLE) {
         // SAFETY: the allocation handle NdisAllocateSharedMemory returned, freed once.
         unsafe { NdisFreeSharedMemory(miniport, self.allocation) };
+    }
+}
+
+/// One block from NdisMAllocateSharedMemory: the classic miniport DMA memory, for rings that
+/// belong to no VM queue (the transmit ring).
+#[derive(Debug)]
+pub(crate) struct MiniportBlock {
+    virtual_address: NonNull<u8>,
+    physical: PHYSICAL_ADDRESS,
+    length: u32,
+}
+
+impl MiniportBlock {
+    /// `length` bytes of non-cached, physically contiguous memory.
+    ///
+    /// # Safety
+    /// PASSIVE_LEVEL; scatter-gather DMA is registered; `miniport` is the adapter handle.
+    pub(crate) unsafe fn allocate(miniport: NDIS_HANDLE, length: u32) -> Result<Self, NDIS_STATUS> {
+        let mut virtual_address: PVOID = ptr::null_mut();
+        let mut physical: PHYSICAL_ADDRESS = 0;
+        // SAFETY: the out parameters live on this frame; the caller guarantees the IRQL and
+        // the DMA registration.
+        unsafe {
+            NdisMAllocateSharedMemory(
+                miniport,
+                length,
+                0,
+                &raw mut virtual_address,
+                &raw mut physical,
+            );
+        };
+        let virtual_address =
+            NonNull::new(virtual_address.cast::<u8>()).ok_or(NDIS_STATUS_RESOURCES)?;
+        Ok(Self { virtual_address, physical, length })
+    }
+
+    /// The block as DMA memory for a ring.
+    ///
+    /// # Safety
+    /// As for [`SharedBlock::region`].
+    pub(crate) unsafe fn region(&self) -> DmaRegion<'static> {
+        let length = usize::try_from(self.length).unwrap_or(0);
+        let physical = u64::try_from(self.physical).unwrap_or(0);
+        // SAFETY: NDIS mapped `length` contiguous bytes at the address until
+        // NdisMFreeSharedMemory; the caller keeps the region within that.
+        unsafe { DmaRegion::from_raw_parts(self.virtual_address, length, physical) }
+    }
+
+    /// Frees the block with the arguments it was allocated with.
+    ///
+    /// # Safety
+    /// As for [`SharedBlock::free`].
+    pub(crate) unsafe fn free(self, miniport: NDIS_HANDLE) {
+        // SAFETY: the block NdisMAllocateSharedMemory returned, with its length, cache type,
+        // address and physical address, freed once.
+        unsafe {
+            NdisMFreeSharedMemory(
+                miniport,
+                self.length,
+                0,
+                self.virtual_address.as_ptr().cast(),
+                self.physical,
+            );
+        };
     }
 }
 

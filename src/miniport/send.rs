@@ -11,7 +11,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::dma::{PoolArray, SharedBlock};
+use super::dma::{MiniportBlock, PoolArray};
 use super::tags;
 use crate::datapath::tx::{Finished, FrameWord, Packets, SendQueue};
 use crate::hw::igb::{self, TxError, TxRing};
@@ -163,8 +163,8 @@ fn copy_net_buffer(nb: &NET_BUFFER, tag_info: usize, buffer: &mut [u8]) -> Resul
 struct Resources {
     queue: Option<SendQueue<'static, Nbl>>,
     owners: Option<PoolArray<Option<Nbl>>>,
-    descriptors: Option<SharedBlock>,
-    buffers: Option<SharedBlock>,
+    descriptors: Option<MiniportBlock>,
+    buffers: Option<MiniportBlock>,
 }
 
 impl Resources {
@@ -342,11 +342,10 @@ impl SendPath {
         let descriptor_bytes = (u32::from(TX_DESCRIPTORS) * 16).max(4096);
         // SAFETY: forwarded contract.
         let descriptors =
-            r.descriptors.insert(unsafe { SharedBlock::allocate(miniport, descriptor_bytes, 0) }?);
+            r.descriptors.insert(unsafe { MiniportBlock::allocate(miniport, descriptor_bytes) }?);
         let buffer_bytes = u32::from(TX_DESCRIPTORS) * TX_BUFFER_SIZE;
         // SAFETY: forwarded contract.
-        let buffers =
-            r.buffers.insert(unsafe { SharedBlock::allocate(miniport, buffer_bytes, 0) }?);
+        let buffers = r.buffers.insert(unsafe { MiniportBlock::allocate(miniport, buffer_bytes) }?);
         // SAFETY: all-zero is `None` for `Option<NonNull<_>>`.
         let owners = r.owners.insert(
             unsafe {

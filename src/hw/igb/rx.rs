@@ -67,7 +67,7 @@ pub const QUEUE_ENABLE_POLL_US: u32 = 1_000;
 
 /// Marks a descriptor whose buffer was [detached](RxRing::detach) and not yet replaced.
 const NO_BUFFER: u16 = u16::MAX;
-/// Most buffers a ring uses (every `u16` but [`NO_BUFFER`]).
+/// Most buffers a ring uses (every `u16` but `u16::MAX`, which marks an empty descriptor).
 pub const MAX_BUFFERS: u16 = NO_BUFFER - 1;
 
 /// Write-back status: descriptor done (written last by the device).
