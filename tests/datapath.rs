@@ -3,7 +3,6 @@
 //! its message), through many wraps of the ring, with NBLs held by the protocol (the
 //! low-resources path) and returned, with no register read and no allocation per packet.
 
-use std::mem::offset_of;
 use std::time::{Duration, Instant};
 
 use ndis_sim::sim::{
@@ -15,13 +14,12 @@ use vmqnic::miniport::driver::driver_entry;
 use vmqnic::miniport::receive::RX_DESCRIPTORS;
 use vmqnic::miniport::send::TX_DESCRIPTORS;
 use vmqnic::ndis::{
-    MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_PACKET_TYPE_ALL_MULTICAST,
-    NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_DIRECTED, NDIS_PACKET_TYPE_MULTICAST,
-    NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
-    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PAUSED,
-    NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_SUCCESS, NdisInterruptModerationDisabled,
-    OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_INTERRUPT_MODERATION,
-    OID_GEN_RCV_ERROR, OID_GEN_RCV_OK, OID_GEN_XMIT_OK,
+    NDIS_PACKET_TYPE_ALL_MULTICAST, NDIS_PACKET_TYPE_BROADCAST, NDIS_PACKET_TYPE_DIRECTED,
+    NDIS_PACKET_TYPE_MULTICAST, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, NDIS_RECEIVE_FLAGS_RESOURCES,
+    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS_PAUSED, NDIS_STATUS_SEND_ABORTED,
+    NDIS_STATUS_SUCCESS, NdisInterruptModerationDisabled, OID_802_3_MULTICAST_LIST,
+    OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_INTERRUPT_MODERATION, OID_GEN_RCV_ERROR, OID_GEN_RCV_OK,
+    OID_GEN_XMIT_OK,
 };
 
 /// A unicast source address for injected frames (the peer on the wire).
@@ -29,18 +27,6 @@ const PEER: [u8; 6] = [0x02, 0x50, 0x45, 0x45, 0x52, 0x01];
 const BROADCAST: [u8; 6] = [0xFF; 6];
 /// Frames injected per wave: fewer than the ring holds, so QEMU never has to drop.
 const WAVE: usize = 64;
-
-fn field_u32(bytes: &[u8], offset: usize) -> u32 {
-    u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
-}
-
-fn link_is_up(sim: &Sim) -> bool {
-    sim.status_indications().iter().any(|s| {
-        s.status_code == NDIS_STATUS_LINK_STATE
-            && field_u32(&s.buffer, offset_of!(NDIS_LINK_STATE, MediaConnectState))
-                == MediaConnectStateConnected
-    })
-}
 
 /// What a protocol usually asks for.
 const USUAL_FILTER: u32 =
@@ -58,10 +44,10 @@ fn running(config: SimConfig, policy: GrantPolicy) -> Sim {
     sim.load_driver(driver_entry).expect("DriverEntry registers the miniport");
     sim.start_device(policy).expect("the adapter starts and runs");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !link_is_up(&sim) && Instant::now() < deadline {
+    while !sim.link_up_indicated() && Instant::now() < deadline {
         sim.deliver_interrupts(Duration::from_millis(50)).expect("interrupt delivery");
     }
-    assert!(link_is_up(&sim), "link up within 5 s");
+    assert!(sim.link_up_indicated(), "link up within 5 s");
     set(&mut sim, OID_GEN_CURRENT_PACKET_FILTER, &USUAL_FILTER.to_le_bytes());
     sim
 }

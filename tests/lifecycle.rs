@@ -11,8 +11,8 @@ use ndis_sim::sim::{Delivery, GrantKind, GrantPolicy, Sim, SimConfig};
 use vmqnic::interrupt::Processor;
 use vmqnic::miniport::driver::driver_entry;
 use vmqnic::ndis::{
-    MediaConnectStateConnected, NDIS_LINK_STATE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-    NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED, NDIS_STATUS_LINK_STATE,
+    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_RECEIVE_FILTER_CAPABILITIES,
+    NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
 };
 
 /// What one lifecycle run observed.
@@ -36,14 +36,6 @@ fn field_u32(bytes: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap())
 }
 
-fn link_is_up(sim: &Sim) -> bool {
-    sim.status_indications().iter().any(|s| {
-        s.status_code == NDIS_STATUS_LINK_STATE
-            && field_u32(&s.buffer, offset_of!(NDIS_LINK_STATE, MediaConnectState))
-                == MediaConnectStateConnected
-    })
-}
-
 fn lifecycle(groups: &[u8], policy: GrantPolicy) -> Run {
     let mut sim = Sim::start(SimConfig::with_groups(groups).with_qemu());
     sim.load_driver(driver_entry).expect("DriverEntry registers the miniport");
@@ -53,11 +45,11 @@ fn lifecycle(groups: &[u8], policy: GrantPolicy) -> Run {
     // the vector that carries link changes.
     let mut deliveries = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !link_is_up(&sim) && Instant::now() < deadline {
+    while !sim.link_up_indicated() && Instant::now() < deadline {
         deliveries
             .extend(sim.deliver_interrupts(Duration::from_millis(50)).expect("interrupt delivery"));
     }
-    assert!(link_is_up(&sim), "link-up indicated within 5 s; deliveries: {deliveries:?}");
+    assert!(sim.link_up_indicated(), "link-up indicated within 5 s; deliveries: {deliveries:?}");
 
     let general = sim.general_attributes().expect("general attributes were set");
     let mac_at = offset_of!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, PermanentMacAddress);

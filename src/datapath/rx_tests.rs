@@ -4,20 +4,16 @@
 extern crate std;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::vec;
 use std::vec::Vec;
 
 use proptest::prelude::*;
 
 use super::ledger::BufferLedger;
 use super::rx::{RECEIVE_BUDGET, ReceiveQueue, ReceiveSink};
-use crate::hw::igb::fake::{Access, CountingStall, FakeDma, FakeIgb, FakeRxEngine};
+use crate::hw::igb::fake::{Access, FakeIgb, FakeRxEngine, RxRig};
 use crate::hw::igb::regs::RDT;
 use crate::hw::igb::{RxCompletion, RxRing};
 
-const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
-const DESC_PHYS: u64 = 0x20_0000;
-const BUF_PHYS: u64 = 0x40_0000;
 const BSIZE: u32 = 2048;
 const DD_EOP: u32 = 0b11;
 
@@ -48,71 +44,50 @@ impl ReceiveSink for Protocol {
     }
 }
 
-struct Rig {
-    fake: FakeIgb,
-    desc: FakeDma,
-    bufs: FakeDma,
-}
+/// The fake device and memory ([`RxRig`]), with the ledger the queue needs.
+struct Rig(RxRig);
 
 impl Rig {
     fn new(buffers: usize) -> Self {
-        Self {
-            fake: FakeIgb::new(MAC),
-            desc: FakeDma::new(4096),
-            bufs: FakeDma::new(buffers * BSIZE as usize),
-        }
+        Self(RxRig::new(buffers * BSIZE as usize))
+    }
+
+    fn fake(&self) -> &FakeIgb {
+        &self.0.fake
     }
 
     fn queue(&self, count: u16) -> ReceiveQueue<'_> {
-        let slots = Vec::leak(vec![0; usize::from(count)]);
-        let ring = RxRing::new(
-            0,
-            self.desc.region(DESC_PHYS),
-            self.bufs.region(BUF_PHYS),
-            slots,
-            count,
-            BSIZE,
-        )
-        .unwrap();
+        let ring = self.0.ring(0, count);
         let ledger = BufferLedger::new(ring.buffer_count(), count).unwrap();
-        let mut queue = ReceiveQueue::new(ring, ledger);
-        queue.ring_mut().enable(&self.fake, &CountingStall::default()).unwrap();
-        queue
+        ReceiveQueue::new(ring, ledger)
     }
 
     fn engine(&self, count: u16) -> FakeRxEngine<'_> {
-        FakeRxEngine {
-            desc: &self.desc,
-            bufs: &self.bufs,
-            queue: 0,
-            count,
-            head: 0,
-            bufs_physical: BUF_PHYS,
-        }
+        self.0.engine(0, count)
     }
 
     /// Bytes of buffer `b` now.
     fn buffer(&self, b: u16, len: usize) -> Vec<u8> {
-        self.bufs.read(usize::from(b) * BSIZE as usize, len)
+        self.0.bufs.read(usize::from(b) * BSIZE as usize, len)
     }
 }
 
 #[test]
 fn returned_at_once_every_frame_is_lent_with_one_tail_write_and_no_read_per_batch() {
-    let rig = Rig::new(32);
-    let mut queue = rig.queue(16);
-    let mut engine = rig.engine(16);
+    let device = Rig::new(32);
+    let mut queue = device.queue(16);
+    let mut engine = device.engine(16);
     let mut protocol = Protocol::default();
     let mut sent = 0;
     for _ in 0..40 {
-        while engine.receive(&rig.fake, &payload(sent), DD_EOP, 0) {
+        while engine.receive(device.fake(), &payload(sent), DD_EOP, 0) {
             sent += 1;
         }
-        rig.fake.clear_log();
-        let done = queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol);
+        device.fake().clear_log();
+        let done = queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
         assert_eq!((done.copied, done.more), (0, false));
-        assert_eq!(rig.fake.log().len(), 1, "one access per batch");
-        assert!(matches!(rig.fake.log()[0], Access::Write(register, _) if register == RDT(0)));
+        assert_eq!(device.fake().log().len(), 1, "one access per batch");
+        assert!(matches!(device.fake().log()[0], Access::Write(register, _) if register == RDT(0)));
         for (b, _) in core::mem::take(&mut protocol.held) {
             assert!(queue.give_back(b));
         }
@@ -128,18 +103,18 @@ fn returned_at_once_every_frame_is_lent_with_one_tail_write_and_no_read_per_batc
 
 #[test]
 fn when_spares_run_out_frames_are_copied_and_lending_resumes_when_buffers_return() {
-    let rig = Rig::new(24);
-    let mut queue = rig.queue(16);
-    let mut engine = rig.engine(16);
+    let device = Rig::new(24);
+    let mut queue = device.queue(16);
+    let mut engine = device.engine(16);
     let mut protocol = Protocol::default();
     let mut sent = 0;
     // The protocol keeps everything: 8 spares are lent, then every frame is copied, and the
     // ring keeps receiving.
     for _ in 0..5 {
-        while engine.receive(&rig.fake, &payload(sent), DD_EOP, 0) {
+        while engine.receive(device.fake(), &payload(sent), DD_EOP, 0) {
             sent += 1;
         }
-        queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol);
+        queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
     }
     assert_eq!(protocol.frames.len(), sent as usize);
     assert_eq!(protocol.calls[0], (8, true));
@@ -148,7 +123,7 @@ fn when_spares_run_out_frames_are_copied_and_lending_resumes_when_buffers_return
     assert_eq!((queue.lent(), queue.spares()), (8, 0));
     // The held buffers were never re-armed: the device did not write into them.
     for (b, bytes) in &protocol.held {
-        assert_eq!(&rig.buffer(*b, bytes.len()), bytes, "buffer {b} was overwritten while lent");
+        assert_eq!(&device.buffer(*b, bytes.len()), bytes, "buffer {b} was overwritten while lent");
     }
     // Everything comes back: the next batch is lent again.
     for (b, _) in core::mem::take(&mut protocol.held) {
@@ -156,10 +131,10 @@ fn when_spares_run_out_frames_are_copied_and_lending_resumes_when_buffers_return
     }
     assert!(!queue.give_back(0) || queue.counters().bad_returns == 0);
     protocol.calls.clear();
-    while engine.receive(&rig.fake, &payload(sent), DD_EOP, 0) {
+    while engine.receive(device.fake(), &payload(sent), DD_EOP, 0) {
         sent += 1;
     }
-    queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol);
+    queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
     assert_eq!(protocol.calls, [(8, true), (7, false)]);
     for (n, (bytes, _)) in protocol.frames.iter().enumerate() {
         assert_eq!(bytes, &payload(u32::try_from(n).unwrap()), "frame {n}");
@@ -168,20 +143,20 @@ fn when_spares_run_out_frames_are_copied_and_lending_resumes_when_buffers_return
 
 #[test]
 fn the_budget_splits_a_full_ring_and_says_more_is_waiting() {
-    let rig = Rig::new(256);
-    let mut queue = rig.queue(128);
-    let mut engine = rig.engine(128);
+    let device = Rig::new(256);
+    let mut queue = device.queue(128);
+    let mut engine = device.engine(128);
     let mut protocol = Protocol::default();
     let mut sent = 0;
-    while engine.receive(&rig.fake, &payload(sent), DD_EOP, 0) {
+    while engine.receive(device.fake(), &payload(sent), DD_EOP, 0) {
         sent += 1;
     }
     assert_eq!(sent, 127);
-    let first = queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol);
+    let first = queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
     assert_eq!((first.frames, first.more), (64, true));
-    let second = queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol);
+    let second = queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
     assert_eq!((second.frames, second.more), (63, false));
-    assert_eq!(queue.service(&rig.fake, 0, &mut protocol).frames, 0);
+    assert_eq!(queue.service(device.fake(), 0, &mut protocol).frames, 0);
 }
 
 #[derive(Clone, Debug)]
@@ -218,9 +193,9 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..120),
     ) {
         let count = 16u16;
-        let rig = Rig::new(usize::from(count + spares));
-        let mut queue = rig.queue(count);
-        let mut engine = rig.engine(count);
+        let device = Rig::new(usize::from(count + spares));
+        let mut queue = device.queue(count);
+        let mut engine = device.engine(count);
         let mut protocol = Protocol::default();
         let mut order: VecDeque<u16> = VecDeque::new();
         let mut sent = 0u32;
@@ -228,15 +203,15 @@ proptest! {
             match step {
                 Step::Arrive(n) => {
                     for _ in 0..n {
-                        if !engine.receive(&rig.fake, &payload(sent), DD_EOP, 0) { break; }
+                        if !engine.receive(device.fake(), &payload(sent), DD_EOP, 0) { break; }
                         sent += 1;
                     }
                 }
                 Step::Service(budget) => {
-                    rig.fake.clear_log();
+                    device.fake().clear_log();
                     let before = protocol.held.len();
-                    queue.service(&rig.fake, usize::from(budget), &mut protocol);
-                    let log = rig.fake.log();
+                    queue.service(device.fake(), usize::from(budget), &mut protocol);
+                    let log = device.fake().log();
                     prop_assert!(log.len() <= 1);
                     prop_assert!(log.iter().all(|a| matches!(a, Access::Write(..))));
                     let mut fresh: Vec<u16> = protocol.held.keys().copied()
@@ -248,7 +223,7 @@ proptest! {
                 Step::Return(k) => {
                     if let Some(b) = order.remove(usize::from(k) % order.len().max(1)) {
                         let bytes = protocol.held.remove(&b).unwrap();
-                        prop_assert_eq!(rig.buffer(b, bytes.len()), bytes, "overwritten while lent");
+                        prop_assert_eq!(device.buffer(b, bytes.len()), bytes, "overwritten while lent");
                         prop_assert!(queue.give_back(b));
                     }
                 }
@@ -261,13 +236,13 @@ proptest! {
             prop_assert_eq!(usize::from(queue.lent()), protocol.held.len());
         }
         // Drain what is left.
-        while queue.service(&rig.fake, RECEIVE_BUDGET, &mut protocol).frames > 0 {}
+        while queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol).frames > 0 {}
         prop_assert_eq!(protocol.frames.len(), sent as usize);
         for (n, (bytes, _)) in protocol.frames.iter().enumerate() {
             prop_assert_eq!(bytes, &payload(u32::try_from(n).unwrap()));
         }
         for (b, bytes) in &protocol.held {
-            prop_assert_eq!(&rig.buffer(*b, bytes.len()), bytes);
+            prop_assert_eq!(&device.buffer(*b, bytes.len()), bytes);
         }
     }
 }

@@ -430,3 +430,55 @@ impl FakeRxEngine<'_> {
         true
     }
 }
+
+/// A fake device with RX descriptor and buffer memory: rings over it, and the fake DMA engine
+/// that fills them.
+pub(crate) struct RxRig {
+    pub(crate) fake: FakeIgb,
+    pub(crate) desc: FakeDma,
+    pub(crate) bufs: FakeDma,
+}
+
+/// Physical address of the rig's descriptor memory.
+pub(crate) const RIG_DESC_PHYS: u64 = 0x20_0000;
+/// Physical address of the rig's buffer memory.
+pub(crate) const RIG_BUF_PHYS: u64 = 0x40_0000;
+
+impl RxRig {
+    /// One page of descriptors and `buffer_bytes` of buffers.
+    pub(crate) fn new(buffer_bytes: usize) -> Self {
+        Self {
+            fake: FakeIgb::new([0x02, 0x4E, 0x44, 0x49, 0x53, 0x01]),
+            desc: FakeDma::new(4096),
+            bufs: FakeDma::new(buffer_bytes),
+        }
+    }
+
+    /// An enabled ring of `count` descriptors and 2 KiB buffers (as many as fit) for `queue`.
+    pub(crate) fn ring(&self, queue: u8, count: u16) -> super::RxRing<'_> {
+        let slots = Vec::leak(std::vec![0; usize::from(count)]);
+        let mut ring = super::RxRing::new(
+            queue,
+            self.desc.region(RIG_DESC_PHYS),
+            self.bufs.region(RIG_BUF_PHYS),
+            slots,
+            count,
+            2048,
+        )
+        .unwrap();
+        ring.enable(&self.fake, &CountingStall::default()).unwrap();
+        ring
+    }
+
+    /// The DMA engine of `queue`'s ring of `count` descriptors.
+    pub(crate) fn engine(&self, queue: u32, count: u16) -> FakeRxEngine<'_> {
+        FakeRxEngine {
+            desc: &self.desc,
+            bufs: &self.bufs,
+            queue,
+            count,
+            head: 0,
+            bufs_physical: RIG_BUF_PHYS,
+        }
+    }
+}

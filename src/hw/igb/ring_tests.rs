@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::fake::{Access, CountingStall, FakeDma, FakeIgb, FakeRxEngine, writeback};
+use super::fake::{Access, CountingStall, FakeDma, FakeIgb, RxRig, writeback};
 use super::regs::{
     MRQC, RAH, RAL, RCTL, RCTL_EN, RDBAH, RDBAL, RDH, RDLEN, RDT, RXDCTL, RXDCTL_ENABLE, SRRCTL,
     TCTL, TDBAL, TDLEN, TDT, TXDCTL, TXDCTL_ENABLE, VFRE, VFTA, VFTE, VLVF, VMOLR, VT_CTL,
@@ -207,20 +207,10 @@ fn enable_and_disable_poll_boundedly_for_the_queue_enable_bit() {
 
 #[test]
 fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
-    let fake = FakeIgb::new(MAC);
-    let desc = FakeDma::new(4096);
-    let bufs = FakeDma::new(8 * 2048);
-    let mut ring =
-        RxRing::new(2, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
-    ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine {
-        desc: &desc,
-        bufs: &bufs,
-        queue: 2,
-        count: 8,
-        head: 0,
-        bufs_physical: BUF_PHYS,
-    };
+    let device = RxRig::new(8 * 2048);
+    let fake = &device.fake;
+    let mut ring = device.ring(2, 8);
+    let mut engine = device.engine(2, 8);
     let mut out = [RxCompletion::EMPTY; 8];
     let mut sent = 0u32;
     let mut received = 0u32;
@@ -228,7 +218,7 @@ fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
     while received < 100 {
         // The device fills what it owns (at most 7), then stops: ring full.
         let mut burst = 0;
-        while engine.receive(&fake, &payload(sent), DD | EOP, 0) {
+        while engine.receive(fake, &payload(sent), DD | EOP, 0) {
             sent += 1;
             burst += 1;
         }
@@ -242,7 +232,7 @@ fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
         }
         // Stale DDs in polled descriptors are not read again.
         assert_eq!(ring.poll(&mut out), 0);
-        let given = ring.refill(&fake);
+        let given = ring.refill(fake);
         assert_eq!(usize::from(given), n);
         let writes = fake.writes();
         assert_eq!(writes, [(RDT(2), u32::from((engine.head + 7) % 8))], "one RDT write");
@@ -256,28 +246,18 @@ fn frames_wrap_the_ring_many_times_in_order_with_one_tail_write_per_batch() {
     assert_eq!(counters.dropped(), 0);
     // Nothing to give back: no register write at all.
     fake.clear_log();
-    assert_eq!(ring.refill(&fake), 0);
+    assert_eq!(ring.refill(fake), 0);
     assert!(fake.log().is_empty());
 }
 
 #[test]
 fn the_budget_limits_a_poll_and_the_rest_waits() {
-    let fake = FakeIgb::new(MAC);
-    let desc = FakeDma::new(4096);
-    let bufs = FakeDma::new(16 * 2048);
-    let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
-    ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine {
-        desc: &desc,
-        bufs: &bufs,
-        queue: 0,
-        count: 16,
-        head: 0,
-        bufs_physical: BUF_PHYS,
-    };
+    let device = RxRig::new(16 * 2048);
+    let fake = &device.fake;
+    let mut ring = device.ring(0, 16);
+    let mut engine = device.engine(0, 16);
     for n in 0..5 {
-        assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
+        assert!(engine.receive(fake, &payload(n), DD | EOP, 0));
     }
     let mut out = [RxCompletion::EMPTY; 2];
     assert_eq!(ring.poll(&mut out), 2);
@@ -291,29 +271,20 @@ fn the_budget_limits_a_poll_and_the_rest_waits() {
 
 #[test]
 fn malformed_descriptors_are_dropped_and_counted_and_continuations_with_them() {
-    let fake = FakeIgb::new(MAC);
-    let desc = FakeDma::new(4096);
-    let bufs = FakeDma::new(16 * 2048);
-    let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 16, BSIZE).unwrap();
-    ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine {
-        desc: &desc,
-        bufs: &bufs,
-        queue: 0,
-        count: 16,
-        head: 0,
-        bufs_physical: BUF_PHYS,
-    };
+    let device = RxRig::new(16 * 2048);
+    let fake = &device.fake;
+    let desc = &device.desc;
+    let mut ring = device.ring(0, 16);
+    let mut engine = device.engine(0, 16);
     let big = [0xAB; 2048];
     // A 5000-byte frame over three descriptors (igb-qemu §5): 2048, 2048, 904 with EOP.
-    assert!(engine.receive(&fake, &big, DD, 0));
-    assert!(engine.receive(&fake, &big, DD, 0));
-    assert!(engine.receive(&fake, &big[..904], DD | EOP, 0));
-    assert!(engine.receive(&fake, &payload(1), DD | EOP, 0)); // good
-    assert!(engine.receive(&fake, &payload(2), DD | EOP | 1 << 24, 0)); // CRC error
-    assert!(engine.receive(&fake, &[], DD | EOP, 0)); // zero length
-    assert!(engine.receive(&fake, &payload(3), DD | EOP | VP, 0x2064)); // good, tag stripped
+    assert!(engine.receive(fake, &big, DD, 0));
+    assert!(engine.receive(fake, &big, DD, 0));
+    assert!(engine.receive(fake, &big[..904], DD | EOP, 0));
+    assert!(engine.receive(fake, &payload(1), DD | EOP, 0)); // good
+    assert!(engine.receive(fake, &payload(2), DD | EOP | 1 << 24, 0)); // CRC error
+    assert!(engine.receive(fake, &[], DD | EOP, 0)); // zero length
+    assert!(engine.receive(fake, &payload(3), DD | EOP | VP, 0x2064)); // good, tag stripped
     let mut out = [RxCompletion::EMPTY; 16];
     assert_eq!(ring.poll(&mut out), 2);
     assert_eq!(ring.frame(&out[0]), Some(&payload(1)[..]));
@@ -334,22 +305,12 @@ fn malformed_descriptors_are_dropped_and_counted_and_continuations_with_them() {
 
 #[test]
 fn frame_refuses_slots_software_does_not_own() {
-    let fake = FakeIgb::new(MAC);
-    let desc = FakeDma::new(4096);
-    let bufs = FakeDma::new(8 * 2048);
-    let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
-    ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine {
-        desc: &desc,
-        bufs: &bufs,
-        queue: 0,
-        count: 8,
-        head: 0,
-        bufs_physical: BUF_PHYS,
-    };
+    let device = RxRig::new(8 * 2048);
+    let fake = &device.fake;
+    let mut ring = device.ring(0, 8);
+    let mut engine = device.engine(0, 8);
     let mut out = [RxCompletion::EMPTY; 8];
-    assert!(engine.receive(&fake, &payload(0), DD | EOP, 0));
+    assert!(engine.receive(fake, &payload(0), DD | EOP, 0));
     assert_eq!(ring.poll(&mut out), 1);
     let polled = out[0];
     let mut forged = polled;
@@ -362,7 +323,7 @@ fn frame_refuses_slots_software_does_not_own() {
     assert_eq!(ring.frame(&forged), None);
     assert!(ring.frame(&polled).is_some());
     // Slot 0 stays the spare after the refill; slot 7 (the old spare) went to the device.
-    assert_eq!(ring.refill(&fake), 1);
+    assert_eq!(ring.refill(fake), 1);
     forged.slot = 7;
     forged.frame.length = 60;
     assert_eq!(ring.frame(&forged), None);
@@ -370,24 +331,13 @@ fn frame_refuses_slots_software_does_not_own() {
 
 #[test]
 fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
-    let fake = FakeIgb::new(MAC);
-    let desc = FakeDma::new(4096);
-    // 8 descriptors, 12 buffers: 4 spares.
-    let bufs = FakeDma::new(12 * 2048);
-    let mut ring =
-        RxRing::new(0, desc.region(DESC_PHYS), bufs.region(BUF_PHYS), slots(), 8, BSIZE).unwrap();
-    assert_eq!((ring.count(), ring.buffer_count()), (8, 12));
-    ring.enable(&fake, &CountingStall::default()).unwrap();
-    let mut engine = FakeRxEngine {
-        desc: &desc,
-        bufs: &bufs,
-        queue: 0,
-        count: 8,
-        head: 0,
-        bufs_physical: BUF_PHYS,
-    };
+    let device = RxRig::new(12 * 2048);
+    let fake = &device.fake;
+    let bufs = &device.bufs;
+    let mut ring = device.ring(0, 8);
+    let mut engine = device.engine(0, 8);
     for n in 0..3 {
-        assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
+        assert!(engine.receive(fake, &payload(n), DD | EOP, 0));
     }
     let mut out = [RxCompletion::EMPTY; 8];
     assert_eq!(ring.poll(&mut out), 3);
@@ -407,7 +357,7 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     let mut spares = vec![8u16];
     let mut asked = Vec::new();
     fake.clear_log();
-    let given = ring.refill_with(&fake, |slot| {
+    let given = ring.refill_with(fake, |slot| {
         asked.push(slot);
         spares.pop()
     });
@@ -416,14 +366,14 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     assert_eq!(fake.writes(), [(RDT(0), 1)], "one tail write, after the last armed slot");
     assert_eq!((ring.slot_buffer(0), ring.slot_buffer(1)), (Some(8), None));
     assert_eq!(ring.to_refill(), 1, "slot 1 waits for a buffer");
-    let e = ring.enable(&fake, &CountingStall::default());
+    let e = ring.enable(fake, &CountingStall::default());
     assert_eq!(e, Err(IgbError::EmptyDescriptor(0, 1)), "no ring with holes");
     // The device writes the next frames into the exchanged buffers: slot 3.. then 0 wraps.
     for n in 3..8 {
-        assert!(engine.receive(&fake, &payload(n), DD | EOP, 0));
+        assert!(engine.receive(fake, &payload(n), DD | EOP, 0));
     }
-    assert!(engine.receive(&fake, &payload(8), DD | EOP, 0), "slot 0 holds buffer 8 now");
-    assert!(!engine.receive(&fake, &payload(9), DD | EOP, 0), "slot 1 was never re-armed");
+    assert!(engine.receive(fake, &payload(8), DD | EOP, 0), "slot 0 holds buffer 8 now");
+    assert!(!engine.receive(fake, &payload(9), DD | EOP, 0), "slot 1 was never re-armed");
     assert_eq!(ring.poll(&mut out), 6);
     let last = out[5];
     assert_eq!((last.slot, last.buffer), (0, 8));
@@ -435,7 +385,7 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     stale.buffer = 0;
     assert_eq!(ring.frame(&stale), None);
     // A buffer number out of range stops the refill like a missing one.
-    assert_eq!(ring.refill_with(&fake, |_| Some(12)), 0);
+    assert_eq!(ring.refill_with(fake, |_| Some(12)), 0);
     // Lend four of the six new frames (slots 3..7); slots 1 and 2 are still empty (2 was the
     // spare descriptor when the last refill ran short). Six free buffers (9..12 and 0..3,
     // returned meanwhile) fill the six empty descriptors, and all seven go to the device.
@@ -445,7 +395,7 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
     let pending = ring.to_refill();
     assert_eq!(pending, 7);
     let mut spares = vec![11u16, 10, 9, 2, 1, 0];
-    let given = ring.refill_with(&fake, |_| spares.pop());
+    let given = ring.refill_with(fake, |_| spares.pop());
     assert_eq!((given, spares.len()), (7, 0));
     assert!((0..8).all(|s| ring.slot_buffer(s).is_some()), "no empty descriptor left");
     assert_eq!(ring.buffer_address(12), None);

@@ -662,6 +662,23 @@ impl Sim {
         with_state(|s| s.status_indications.clone())
     }
 
+    /// `MediaConnectState` of every `NDIS_STATUS_LINK_STATE` indication so far, in order.
+    #[must_use]
+    pub fn link_states(&self) -> Vec<u32> {
+        let at = std::mem::offset_of!(vmqnic::ndis::NDIS_LINK_STATE, MediaConnectState);
+        self.status_indications()
+            .iter()
+            .filter(|s| s.status_code == vmqnic::ndis::NDIS_STATUS_LINK_STATE)
+            .filter_map(|s| s.buffer.get(at..at + 4)?.try_into().ok().map(u32::from_le_bytes))
+            .collect()
+    }
+
+    /// Whether the driver has indicated the link up (`MediaConnectStateConnected`).
+    #[must_use]
+    pub fn link_up_indicated(&self) -> bool {
+        self.link_states().contains(&vmqnic::ndis::MediaConnectStateConnected)
+    }
+
     /// NdisMIndicateReceiveNetBufferLists calls so far.
     #[must_use]
     pub fn receive_indications(&self) -> Vec<ReceiveIndicationRecord> {
