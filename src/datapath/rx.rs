@@ -62,6 +62,9 @@ pub struct ReceiveCounters {
     pub returned: u64,
     /// Give-backs refused (a buffer that was not lent: a stray or repeated return).
     pub bad_returns: u64,
+    /// Frames dropped unindicated because the queue was not to indicate
+    /// ([`ReceiveQueue::discard`]).
+    pub discarded: u64,
 }
 
 /// One receive queue's ring and buffers, serviced by one owner at a time.
@@ -125,6 +128,19 @@ impl<'a> ReceiveQueue<'a> {
             self.counters.bad_returns += 1;
         }
         ok
+    }
+
+    /// Drops up to `budget` received frames without indicating them (a VM queue that lost its
+    /// last filter must not hold or indicate packets, spec §2.2 CLEAR_FILTER) and re-arms their
+    /// descriptors with one tail write. Returns how many were dropped.
+    pub fn discard(&mut self, regs: &impl Registers, budget: usize) -> usize {
+        let budget = budget.min(RECEIVE_BUDGET);
+        let completions = self.completions.get_mut(..budget).unwrap_or_default();
+        let polled = self.ring.poll(completions);
+        let ledger = &mut self.ledger;
+        self.ring.refill_with(regs, |_| ledger.take_free());
+        self.counters.discarded += polled as u64;
+        polled
     }
 
     /// One batch: poll up to `budget` (at most [`RECEIVE_BUDGET`]) frames, indicate them

@@ -159,6 +159,26 @@ fn the_budget_splits_a_full_ring_and_says_more_is_waiting() {
     assert_eq!(queue.service(device.fake(), 0, &mut protocol).frames, 0);
 }
 
+#[test]
+fn a_queue_that_may_not_indicate_drops_its_frames_and_keeps_receiving() {
+    let device = Rig::new(32);
+    let mut queue = device.queue(16);
+    let mut engine = device.engine(16);
+    let mut protocol = Protocol::default();
+    for n in 0..10 {
+        assert!(engine.receive(device.fake(), &payload(n), DD_EOP, 0));
+    }
+    device.fake().clear_log();
+    assert_eq!(queue.discard(device.fake(), RECEIVE_BUDGET), 10);
+    assert_eq!(device.fake().writes(), [(RDT(0), 9)], "re-armed with one tail write");
+    assert_eq!(queue.counters().discarded, 10);
+    assert_eq!((queue.lent(), queue.spares()), (0, 16), "nothing was lent");
+    // Indicating again picks up with the next frame.
+    assert!(engine.receive(device.fake(), &payload(10), DD_EOP, 0));
+    queue.service(device.fake(), RECEIVE_BUDGET, &mut protocol);
+    assert_eq!(protocol.frames, [(payload(10), true)]);
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// The device receives up to n frames (fewer if the ring is full).

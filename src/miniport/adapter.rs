@@ -495,6 +495,7 @@ fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     // SAFETY: PASSIVE_LEVEL inside Initialize, SG DMA registered, nothing else uses the path
     // yet; the NBL pool is the adapter's.
     unsafe { path.create(this.miniport_handle, this.nbl_pool, 0, &*this, &KernelStall) }?;
+    path.set_accepting(true);
     // SAFETY: as above.
     unsafe { this.send.create(this.miniport_handle, &*this, &KernelStall) }?;
     route_default_queue(this)?;
@@ -899,14 +900,15 @@ fn service_vector(adapter: &Adapter, route: MessageRoute, budget: usize) -> bool
         adapter.send.service(adapter.miniport_handle, adapter);
         adapter.complete_pause_if_idle();
     }
-    let indicate = adapter.running.load(Ordering::Acquire);
+    let running = adapter.running.load(Ordering::Acquire);
     let mut more = false;
     let mut pools = route.rx_pools();
     while pools != 0 {
         let pool = pools.trailing_zeros();
         pools &= pools - 1;
         if let Some(path) = adapter.receive.get(pool as usize) {
-            let pass = path.service(adapter.miniport_handle, adapter, budget, indicate);
+            let mode = path.pass_mode(running);
+            let pass = path.service(adapter.miniport_handle, adapter, budget, mode);
             more |= pass.is_some_and(|p| p.more);
         }
     }

@@ -16,7 +16,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use super::dma::{PoolArray, SharedBlock};
 use super::tags;
@@ -53,6 +53,17 @@ fn nbl_home(tag: usize) -> Option<(u8, u16)> {
     let pool = u8::try_from(tag >> 16).ok()?;
     let buffer = u16::try_from(tag & 0xFFFF).ok()?;
     Some((pool, buffer))
+}
+
+/// What a DPC pass does with the frames in a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassMode {
+    /// Indicate them (the adapter runs and the queue may indicate).
+    Indicate,
+    /// Drop them and re-arm (a VM queue that is not Running: it must not hold packets).
+    Discard,
+    /// Leave them in the ring (the adapter is paused; they are indicated after Restart).
+    Hold,
 }
 
 /// What a receive path owns while it exists (see [`ReceivePath::create`]).
@@ -119,6 +130,8 @@ pub struct ReceivePath {
     indicated: AtomicU64,
     /// Descriptors dropped as malformed (the ring's count, published after each pass).
     dropped: AtomicU64,
+    /// Whether the queue may indicate (the default queue always; a VM queue while Running).
+    accepting: AtomicBool,
     /// Touched only by the owner of `claim` (or with the adapter exclusively owned, at
     /// Initialize and Halt).
     resources: UnsafeCell<Resources>,
@@ -136,6 +149,7 @@ impl ReceivePath {
             outstanding: AtomicU32::new(0),
             indicated: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            accepting: AtomicBool::new(false),
             resources: UnsafeCell::new(Resources::NONE),
         }
     }
@@ -156,6 +170,22 @@ impl ReceivePath {
     #[must_use]
     pub fn indicated(&self) -> u64 {
         self.indicated.load(Ordering::Relaxed)
+    }
+
+    /// Lets the queue indicate (its VM queue is Running, or it is the default queue) or not
+    /// (frames are then dropped by the DPC).
+    pub fn set_accepting(&self, accepting: bool) {
+        self.accepting.store(accepting, Ordering::Release);
+    }
+
+    /// What a DPC pass should do now, with the adapter `running` or paused.
+    #[must_use]
+    pub fn pass_mode(&self, running: bool) -> PassMode {
+        match (running, self.accepting.load(Ordering::Acquire)) {
+            (false, _) => PassMode::Hold,
+            (true, true) => PassMode::Indicate,
+            (true, false) => PassMode::Discard,
+        }
     }
 
     /// Descriptors dropped as malformed so far (bad length, frame errors, no EOP).
@@ -319,15 +349,15 @@ impl ReceivePath {
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// One DPC pass over the queue: take back returned buffers, and (if `indicate`) indicate
-    /// up to `budget` frames and re-arm. `None` if another owner has the queue (it runs a
-    /// pass on this caller's behalf) or the path has no ring.
+    /// One DPC pass over the queue: take back returned buffers, then indicate, drop or leave
+    /// up to `budget` frames as `mode` says, and re-arm. `None` if another owner has the queue
+    /// (it runs a pass on this caller's behalf) or the path has no ring.
     pub fn service(
         &self,
         miniport: NDIS_HANDLE,
         regs: &impl Registers,
         budget: usize,
-        indicate: bool,
+        mode: PassMode,
     ) -> Option<Serviced> {
         if !self.claim.try_begin() {
             return None;
@@ -338,7 +368,12 @@ impl ReceivePath {
             let resources = unsafe { &mut *self.resources.get() };
             if let Some(queue) = resources.queue.as_mut() {
                 self.take_returned(queue);
-                if indicate {
+                if mode == PassMode::Discard {
+                    let dropped = queue.discard(regs, budget);
+                    let sum = total.get_or_insert_with(Serviced::default);
+                    sum.more |= dropped == budget && budget > 0;
+                }
+                if mode == PassMode::Indicate {
                     let nbls = resources.nbls.as_ref().map_or(&[][..], PoolArray::as_slice);
                     let mut sink = NdisSink {
                         miniport,
