@@ -901,18 +901,18 @@ fn service_vector(adapter: &Adapter, route: MessageRoute, budget: usize) -> bool
         adapter.complete_pause_if_idle();
     }
     let running = adapter.running.load(Ordering::Acquire);
-    let mut more = false;
+    let mut frames_left = false;
     let mut pools = route.rx_pools();
     while pools != 0 {
         let pool = pools.trailing_zeros();
         pools &= pools - 1;
         if let Some(path) = adapter.receive.get(pool as usize) {
-            let mode = path.pass_mode(running);
-            let pass = path.service(adapter.miniport_handle, adapter, budget, mode);
-            more |= pass.is_some_and(|p| p.more);
+            let pass =
+                path.service(adapter.miniport_handle, adapter, budget, path.pass_mode(running));
+            frames_left |= pass.is_some_and(|p| p.more);
         }
     }
-    more
+    frames_left
 }
 
 /// The DPC's budget from NDIS's throttle parameters (at most [`RECEIVE_BUDGET`]).
