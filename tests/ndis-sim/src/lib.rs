@@ -14,3 +14,4 @@
 
 pub mod qemu;
 pub mod sim;
+pub mod vmq_requests;
