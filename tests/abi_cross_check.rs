@@ -14,7 +14,11 @@
 //!   `i64`), so each windows-sys declaration is first pinned, as a compile error, to the
 //!   function-pointer type written next to it. Nothing is called or linked. windows-sys lacks
 //!   most NDIS 6 functions (NdisAllocateSharedMemory, NdisMRegisterScatterGatherDma, ...);
-//!   those are checked only against the WDK documentation, by hand.
+//!   those are checked only against the WDK documentation, by hand. So are the NDIS I/O work
+//!   items: windows-sys 0.61 declares neither NdisAllocateIoWorkItem, NdisQueueIoWorkItem and
+//!   NdisFreeIoWorkItem nor `NDIS_IO_WORKITEM_ROUTINE` (only the kernel's IoAllocateWorkItem
+//!   family underneath, whose routine takes `(DeviceObject, Context)` where NDIS's takes
+//!   `(WorkItemContext, NdisIoWorkItemHandle)`).
 //!
 //! Never compared: the `CM_*` resource lists. windows-sys 0.61 drops their `#pragma pack(4)`
 //! (microsoft/wdkmetadata#65: 24/32/40/48 bytes instead of 20/28/36/40); they are checked only

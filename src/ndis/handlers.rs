@@ -160,6 +160,21 @@ pub type MINIPORT_ENABLE_MESSAGE_INTERRUPT =
 /// `MINIPORT_SYNCHRONIZE_INTERRUPT` (argument of NdisMSynchronizeWithInterruptEx).
 pub type MINIPORT_SYNCHRONIZE_INTERRUPT =
     unsafe extern "system" fn(SynchronizeContext: PVOID) -> BOOLEAN;
+/// `NDIS_IO_WORKITEM_FUNCTION`: the routine of an NDIS I/O work item (argument of
+/// NdisQueueIoWorkItem). NDIS calls it once per NdisQueueIoWorkItem, in a system worker thread
+/// at PASSIVE_LEVEL, with the `WorkItemContext` the driver queued it with and the work item's
+/// handle (the routine may free the work item with NdisFreeIoWorkItem).
+pub type NDIS_IO_WORKITEM_FUNCTION =
+    unsafe extern "system" fn(WorkItemContext: PVOID, NdisIoWorkItemHandle: NDIS_HANDLE);
+/// `NDIS_IO_WORKITEM_ROUTINE` (ndis.h: `typedef NDIS_IO_WORKITEM_FUNCTION
+/// (*NDIS_IO_WORKITEM_ROUTINE)`): a pointer to a work-item routine, nullable as the C pointer
+/// is (the same 8 bytes).
+pub type NDIS_IO_WORKITEM_ROUTINE = Option<NDIS_IO_WORKITEM_FUNCTION>;
+const _: () = assert!(
+    size_of::<NDIS_IO_WORKITEM_ROUTINE>() == 8,
+    "NDIS_IO_WORKITEM_ROUTINE is one nullable pointer"
+);
+
 /// `MINIPORT_PROCESS_SG_LIST`.
 pub type MINIPORT_PROCESS_SG_LIST = unsafe extern "system" fn(
     DeviceObject: PVOID,

@@ -8,12 +8,13 @@
 
 use super::{
     BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, KPROCESSOR_MODE, MDL, MEMORY_CACHING_TYPE,
-    MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
-    NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
-    NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION,
-    NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION,
-    NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID,
-    SIZE_T, ULONG, UNICODE_STRING, USHORT,
+    MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE, NDIS_IO_WORKITEM_ROUTINE,
+    NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
+    NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
+    NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS,
+    NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION, NET_BUFFER_LIST,
+    NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID, SIZE_T, ULONG,
+    UNICODE_STRING, USHORT,
 };
 
 macro_rules! ndis_imports {
@@ -167,6 +168,24 @@ ndis_imports! {
         OidRequest: *mut NDIS_OID_REQUEST,
         Status: NDIS_STATUS,
     );
+    /// Allocates an NDIS I/O work item for the object `NdisObjectHandle` names: for a miniport
+    /// the adapter handle MiniportInitializeEx got (the work item must then be freed by the
+    /// time MiniportHaltEx returns) or the driver handle NdisMRegisterMiniportDriver returned
+    /// (freed before the driver unloads). Returns the work item's handle, or NULL on failure.
+    /// IRQL <= DISPATCH.
+    fn NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE) -> NDIS_HANDLE;
+    /// Queues a work item: NDIS calls `Routine(WorkItemContext, NdisIoWorkItemHandle)` later, in
+    /// a system worker thread at PASSIVE_LEVEL (IoQueueWorkItem on the CriticalWorkQueue). A
+    /// work item that is queued and has not run yet must not be queued again, nor freed.
+    /// IRQL <= DISPATCH.
+    fn NdisQueueIoWorkItem(
+        NdisIoWorkItemHandle: NDIS_HANDLE,
+        Routine: NDIS_IO_WORKITEM_ROUTINE,
+        WorkItemContext: PVOID,
+    );
+    /// Frees a work item from NdisAllocateIoWorkItem that is not queued (its own routine may
+    /// free it). IRQL <= DISPATCH.
+    fn NdisFreeIoWorkItem(NdisIoWorkItemHandle: NDIS_HANDLE);
     /// Creates a pool of NBLs (each with a preallocated NB when `fAllocateNetBuffer`); NULL on
     /// failure. `NdisHandle` is the miniport adapter (or driver) handle. IRQL <= DISPATCH.
     fn NdisAllocateNetBufferListPool(

@@ -28,7 +28,10 @@ use super::state::{
     AdapterRecord, AdapterState, DriverRecord, OidRecord, Owner, Phase, RequestBox, Scope,
     SimState, in_phase, with_state,
 };
-use super::{GrantPolicy, GrantedInterrupts, ReturnPolicy, Sim, SimError, interrupt_handle, rules};
+use super::{
+    GrantPolicy, GrantedInterrupts, ReturnPolicy, Sim, SimError, interrupt_handle, rules,
+    work_items,
+};
 use crate::qemu::{PAGE_SIZE, Q35_IGB_INTX_IOAPIC_PIN};
 
 /// The driver's entry point: `DriverEntry(DriverObject, RegistryPath)`.
@@ -169,6 +172,36 @@ fn check_adapter_released(s: &mut SimState, halt: bool) {
             format!("{event} with pool blocks allocated since MiniportInitializeEx: {leaked}"),
         );
     }
+    // Work items of the driver handle may outlive the adapter; the others never run now.
+    let queued = s.drop_queued_work_items(|w| w.scope != Scope::Driver);
+    if queued > 0 {
+        s.violate(
+            rule(rules::HALT_IO_WORK_ITEM_QUEUED, rules::INITIALIZE_FAILURE_IO_WORK_ITEM_QUEUED),
+            format!("{event} with {queued} work item(s) queued (their routines never run)"),
+        );
+    }
+    let work_items = s.work_items.values().filter(|w| w.scope == Scope::Adapter).count();
+    if work_items > 0 {
+        s.violate(
+            rule(rules::HALT_IO_WORK_ITEM, rules::INITIALIZE_FAILURE_IO_WORK_ITEM),
+            format!("{event} with {work_items} work item(s) of the adapter not freed"),
+        );
+    }
+}
+
+/// After MiniportRemoveDevice: the pool blocks and work items of the PnP handlers are freed.
+fn check_device_released(s: &mut SimState) {
+    let leaked = leaked_tags(s, Scope::Device);
+    if !leaked.is_empty() {
+        s.violate(rules::REMOVE_DEVICE_POOL, format!("after MiniportRemoveDevice: {leaked}"));
+    }
+    let work_items = s.work_items.values().filter(|w| w.scope == Scope::Device).count();
+    if work_items > 0 {
+        s.violate(
+            rules::REMOVE_DEVICE_IO_WORK_ITEM,
+            format!("after MiniportRemoveDevice: {work_items} work item(s) not freed"),
+        );
+    }
 }
 
 /// The tags of the driver's live blocks of `scope`, for messages.
@@ -235,6 +268,40 @@ fn build_request(
         }
     }
     (r, buffer)
+}
+
+/// What a MiniportOidRequest that returned `status` leaves of request `id`: the completion if
+/// the request finished in the call (returned, or completed with NdisMOidRequestComplete before
+/// it returned PENDING), `Pending` otherwise; with the checks of a synchronous status.
+fn settle_oid(s: &mut SimState, id: u64, status: NDIS_STATUS) -> OidOutcome {
+    let index = s.oids.iter().position(|r| r.id == id).unwrap_or(0);
+    let oid = s.oids[index].oid;
+    if status == NDIS_STATUS_PENDING {
+        return match &s.oids[index].completion {
+            Some(done) => OidOutcome::Completed(done.clone()),
+            None => OidOutcome::Pending(OidId(id)),
+        };
+    }
+    if s.oids[index].completion.is_some() {
+        s.violate(
+            rules::OID_DOUBLE_COMPLETE,
+            format!(
+                "OID {oid:#x}: NdisMOidRequestComplete was called and MiniportOidRequest \
+                 returned {:#010x} instead of NDIS_STATUS_PENDING",
+                status.cast_unsigned()
+            ),
+        );
+    }
+    if !oid_status_allowed(oid, status, false) {
+        s.violate(
+            rules::OID_COMPLETE_STATUS,
+            format!("OID {oid:#x} returned {:#010x}", status.cast_unsigned()),
+        );
+    }
+    let completion = completion_of(&s.oids[index], status, true);
+    s.oids[index].completion = Some(completion.clone());
+    s.track_vmq(index);
+    OidOutcome::Completed(completion)
 }
 
 impl Sim {
@@ -315,6 +382,22 @@ impl Sim {
                 s.violate(
                     rules::UNLOAD_POOL,
                     format!("still allocated at unload: {}", leaked.join(", ")),
+                );
+            }
+            let queued = s.drop_queued_work_items(|_| true);
+            if queued > 0 {
+                s.violate(
+                    rules::DEREGISTER_IO_WORK_ITEM_QUEUED,
+                    format!(
+                        "MiniportDriverUnload returned with {queued} work item(s) queued (their \
+                         routines never run)"
+                    ),
+                );
+            }
+            if !s.work_items.is_empty() {
+                s.violate(
+                    rules::UNLOAD_IO_WORK_ITEM,
+                    format!("{} work item(s) still allocated at unload", s.work_items.len()),
                 );
             }
             let (pools, nbls, mdls) = (s.nbl_pools.len(), s.nbls.len(), s.mdls.len());
@@ -464,6 +547,8 @@ impl Sim {
                 check_adapter_released(s, false);
                 s.adapter_state = AdapterState::Added;
             });
+            // Only work items of the driver handle are left to run.
+            work_items::drain();
             self.stop_hardware()?;
             self.remove_device()?;
             return Err(SimError::Failed { handler: "MiniportInitializeEx", status });
@@ -484,6 +569,8 @@ impl Sim {
             }
             s.adapter_state = AdapterState::Paused;
         });
+        // The work items InitializeEx queued run once it has returned and the adapter exists.
+        work_items::drain();
         Ok(grant)
     }
 
@@ -638,6 +725,7 @@ impl Sim {
             }
             self.deliver_interrupts(Duration::from_millis(1))?;
             self.run_queued_dpcs();
+            self.run_work_items();
         }
         Ok(())
     }
@@ -685,6 +773,9 @@ impl Sim {
             return Err(wrong_state("halt", "an OID request is pending (NDIS waits for it)"));
         }
         self.return_indicated_nbls();
+        // What was queued before runs before HaltEx: only HaltEx's own work items can still be
+        // queued when it returns.
+        work_items::drain();
         let driver = loaded_driver("halt")?;
         let context = with_state(|s| {
             s.adapter_state = AdapterState::Halting;
@@ -699,6 +790,8 @@ impl Sim {
             check_adapter_released(s, true);
             s.adapter_state = AdapterState::Halted;
         });
+        // Only work items of the driver handle are left to run.
+        work_items::drain();
         self.stop_hardware()
     }
 
@@ -718,13 +811,7 @@ impl Sim {
             in_phase(Phase::RemoveDevice, || unsafe { remove(context as NDIS_HANDLE) });
         }
         let mailboxes = with_state(|s| {
-            let leaked = leaked_tags(s, Scope::Device);
-            if !leaked.is_empty() {
-                s.violate(
-                    rules::REMOVE_DEVICE_POOL,
-                    format!("after MiniportRemoveDevice: {leaked}"),
-                );
-            }
+            check_device_released(s);
             s.adapter_state = AdapterState::Absent;
             s.add_device_context = None;
             s.interrupt = None;
@@ -786,40 +873,16 @@ impl Sim {
             s.oids.push(record);
             Ok((id, pointer, s.adapter.context))
         })?;
-        // SAFETY: the driver's OidRequest with its adapter context and a request (and buffer)
-        // the simulator keeps alive until the simulation ends, at PASSIVE_LEVEL.
-        let status =
-            in_phase(Phase::OidRequest, || unsafe { handler(context as NDIS_HANDLE, pointer) });
-        Ok(with_state(|s| {
-            let index = s.oids.iter().position(|r| r.id == id).unwrap_or(0);
-            let oid = s.oids[index].oid;
-            if status == NDIS_STATUS_PENDING {
-                return match &s.oids[index].completion {
-                    Some(done) => OidOutcome::Completed(done.clone()),
-                    None => OidOutcome::Pending(OidId(id)),
-                };
-            }
-            if s.oids[index].completion.is_some() {
-                s.violate(
-                    rules::OID_DOUBLE_COMPLETE,
-                    format!(
-                        "OID {oid:#x}: NdisMOidRequestComplete was called and MiniportOidRequest \
-                         returned {:#010x} instead of NDIS_STATUS_PENDING",
-                        status.cast_unsigned()
-                    ),
-                );
-            }
-            if !oid_status_allowed(oid, status, false) {
-                s.violate(
-                    rules::OID_COMPLETE_STATUS,
-                    format!("OID {oid:#x} returned {:#010x}", status.cast_unsigned()),
-                );
-            }
-            let completion = completion_of(&s.oids[index], status, true);
-            s.oids[index].completion = Some(completion.clone());
-            s.track_vmq(index);
-            OidOutcome::Completed(completion)
-        }))
+        // The outcome is settled before the handler's work items run (when `in_phase` returns):
+        // a request that MiniportOidRequest pended and a work item completes is Pending, and
+        // its completion is there by the time this returns.
+        let outcome = in_phase(Phase::OidRequest, || {
+            // SAFETY: the driver's OidRequest with its adapter context and a request (and
+            // buffer) the simulator keeps alive until the simulation ends, at PASSIVE_LEVEL.
+            let status = unsafe { handler(context as NDIS_HANDLE, pointer) };
+            with_state(|s| settle_oid(s, id, status))
+        });
+        Ok(outcome)
     }
 
     /// The completion of a request, once it finished.
@@ -828,10 +891,12 @@ impl Sim {
         with_state(|s| s.oids.iter().find(|r| r.id == id.0).and_then(|r| r.completion.clone()))
     }
 
-    /// Delivers interrupts until a pending request completes.
+    /// Delivers interrupts, runs queued DPCs and work items until a pending request completes
+    /// (the driver may complete it from any of them).
     pub fn wait_oid(&self, id: OidId, timeout: Duration) -> Result<OidCompletion, SimError> {
         let deadline = Instant::now() + timeout;
         loop {
+            self.run_work_items();
             if let Some(done) = self.oid_completion(id) {
                 return Ok(done);
             }
@@ -994,14 +1059,6 @@ impl Sim {
     pub fn call_remove_device(&self, handler: MINIPORT_REMOVE_DEVICE, context: usize) {
         // SAFETY: the handler with the context it registered, at PASSIVE_LEVEL.
         in_phase(Phase::RemoveDevice, || unsafe { handler(context as NDIS_HANDLE) });
-        with_state(|s| {
-            let leaked = leaked_tags(s, Scope::Device);
-            if !leaked.is_empty() {
-                s.violate(
-                    rules::REMOVE_DEVICE_POOL,
-                    format!("after MiniportRemoveDevice: {leaked}"),
-                );
-            }
-        });
+        with_state(check_device_released);
     }
 }

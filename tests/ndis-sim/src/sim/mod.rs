@@ -32,6 +32,7 @@ pub mod pnp;
 pub mod rules;
 mod state;
 pub mod vmq;
+pub mod work_items;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +51,7 @@ pub use machine::{BarSpace, SimBar, igb_bars};
 pub use mmio::IoMapping;
 pub use oid::{OidCompletion, OidId, OidKind, OidOutcome, OidRequest};
 pub use state::{AdapterState, Allocation, Owner, Scope, SimState, TableEntry, with_state};
+pub use work_items::{WorkItemRun, WorkItemState};
 
 use machine::Machine;
 
@@ -273,13 +275,14 @@ pub struct SpinLockState {
 /// The exports [`Sim::allocation_calls`] counts: every one that allocates memory or NDIS
 /// objects for the driver (not NdisAllocateSpinLock, which only initializes the driver's own
 /// memory).
-pub const ALLOCATING_EXPORTS: [&str; 6] = [
+pub const ALLOCATING_EXPORTS: [&str; 7] = [
     "NdisAllocateMemoryWithTagPriority",
     "NdisAllocateNetBufferListPool",
     "NdisAllocateNetBufferAndNetBufferList",
     "NdisAllocateMdl",
     "NdisAllocateSharedMemory",
     "NdisMAllocateSharedMemory",
+    "NdisAllocateIoWorkItem",
 ];
 
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:

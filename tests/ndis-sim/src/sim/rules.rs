@@ -65,6 +65,11 @@ pub const SET_OPTIONAL_HANDLERS_OUTSIDE_SET_OPTIONS: &str =
 pub const DEREGISTER_DRIVER_OUTSIDE_UNLOAD: &str = "NdisMDeregisterMiniportDriver.OutsideUnload";
 /// MiniportDriverUnload returned without NdisMDeregisterMiniportDriver.
 pub const UNLOAD_DRIVER_NOT_DEREGISTERED: &str = "Unload.DriverNotDeregistered";
+/// An NDIS I/O work item was still queued when the driver called
+/// NdisMDeregisterMiniportDriver, or when MiniportDriverUnload returned (queued after the
+/// deregistration, or by a driver that never deregistered): its routine would run in a driver
+/// that is gone. It never runs.
+pub const DEREGISTER_IO_WORK_ITEM_QUEUED: &str = "NdisMDeregisterMiniportDriver.IoWorkItemQueued";
 /// An attribute set outside the handler it belongs to (add-device attributes outside
 /// MiniportAddDevice, adapter attributes outside MiniportInitializeEx).
 pub const SET_ATTRIBUTES_WINDOW: &str = "NdisMSetMiniportAttributes.Window";
@@ -131,12 +136,26 @@ pub const HALT_NBL_POOL: &str = "Halt.NblPoolNotFreed";
 pub const HALT_NBL: &str = "Halt.NblNotFreed";
 /// MiniportHaltEx returned with an MDL allocated since MiniportInitializeEx not freed.
 pub const HALT_MDL: &str = "Halt.MdlNotFreed";
+/// MiniportHaltEx returned with an NDIS I/O work item of the adapter (allocated with the
+/// adapter handle since MiniportInitializeEx) not freed (NdisAllocateIoWorkItem remarks: freed
+/// before or in MiniportHaltEx).
+pub const HALT_IO_WORK_ITEM: &str = "Halt.IoWorkItemNotFreed";
+/// MiniportHaltEx returned with a work item (other than one of the driver handle) queued and
+/// not yet run: its routine would run on a halted adapter (spec §1.10: HaltEx does not return
+/// while a work item is outstanding). It never runs. (Work items queued before HaltEx was
+/// called have all run by then: the simulator drains the queue before calling it.)
+pub const HALT_IO_WORK_ITEM_QUEUED: &str = "Halt.IoWorkItemQueued";
 /// A failed MiniportInitializeEx left an NBL pool allocated.
 pub const INITIALIZE_FAILURE_NBL_POOL: &str = "InitializeFailure.NblPoolNotFreed";
 /// A failed MiniportInitializeEx left an NBL allocated.
 pub const INITIALIZE_FAILURE_NBL: &str = "InitializeFailure.NblNotFreed";
 /// A failed MiniportInitializeEx left an MDL allocated.
 pub const INITIALIZE_FAILURE_MDL: &str = "InitializeFailure.MdlNotFreed";
+/// A failed MiniportInitializeEx left an NDIS I/O work item of the adapter allocated.
+pub const INITIALIZE_FAILURE_IO_WORK_ITEM: &str = "InitializeFailure.IoWorkItemNotFreed";
+/// A failed MiniportInitializeEx returned with a work item (other than one of the driver
+/// handle) queued: its routine would run for an adapter that never existed. It never runs.
+pub const INITIALIZE_FAILURE_IO_WORK_ITEM_QUEUED: &str = "InitializeFailure.IoWorkItemQueued";
 /// MiniportDriverUnload returned with NBL pools, NBLs or MDLs still allocated.
 pub const UNLOAD_NET_BUFFERS: &str = "Unload.NetBufferObjectsNotFreed";
 /// A failed MiniportInitializeEx left the interrupt registered.
@@ -154,8 +173,14 @@ pub const INITIALIZE_FAILURE_SHARED_MEMORY: &str = "InitializeFailure.SharedMemo
 pub const INITIALIZE_FAILURE_POOL: &str = "InitializeFailure.PoolNotFreed";
 /// MiniportRemoveDevice returned with pool memory allocated by the PnP handlers not freed.
 pub const REMOVE_DEVICE_POOL: &str = "RemoveDevice.PoolNotFreed";
+/// MiniportRemoveDevice returned with an NDIS I/O work item the PnP handlers allocated (with
+/// the miniport handle, in AddDevice, FilterResourceRequirements or StartDevice) not freed.
+pub const REMOVE_DEVICE_IO_WORK_ITEM: &str = "RemoveDevice.IoWorkItemNotFreed";
 /// MiniportDriverUnload returned with pool memory still allocated (pool tracking).
 pub const UNLOAD_POOL: &str = "Unload.PoolNotFreed";
+/// MiniportDriverUnload returned with NDIS I/O work items still allocated (any of them: those
+/// of the driver handle must be freed before the driver unloads).
+pub const UNLOAD_IO_WORK_ITEM: &str = "Unload.IoWorkItemNotFreed";
 
 /// NdisAllocateMemoryWithTagPriority with tag 0.
 pub const ALLOCATE_NON_ZERO_TAG: &str = "NdisAllocateMemoryWithTagPriority.NonZeroTag";
@@ -332,3 +357,19 @@ pub const SPIN_LOCK_HELD_AT_RETURN: &str = "SpinLock.HeldAtHandlerReturn";
 /// nor a send NBL of the simulated protocol), or whose buffer address was changed. NULL is
 /// returned.
 pub const MAP_LOCKED_PAGES_UNKNOWN_MDL: &str = "MmMapLockedPagesSpecifyCache.UnknownMdl";
+
+/// NdisQueueIoWorkItem of a handle that is not a live work item (never allocated, or freed).
+/// Nothing is queued.
+pub const QUEUE_WORK_ITEM_UNKNOWN: &str = "NdisQueueIoWorkItem.UnknownWorkItem";
+/// NdisQueueIoWorkItem of a work item that is queued and has not run yet (IoQueueWorkItem
+/// would insert its list entry twice). The second call is ignored: the routine runs once, with
+/// the routine and context of the first.
+pub const QUEUE_WORK_ITEM_ALREADY_QUEUED: &str = "NdisQueueIoWorkItem.AlreadyQueued";
+/// NdisQueueIoWorkItem with a NULL `Routine`. Nothing is queued.
+pub const QUEUE_WORK_ITEM_NULL_ROUTINE: &str = "NdisQueueIoWorkItem.NullRoutine";
+/// NdisFreeIoWorkItem of a handle that is not a live work item (double free, never allocated).
+pub const FREE_WORK_ITEM_UNKNOWN: &str = "NdisFreeIoWorkItem.UnknownWorkItem";
+/// NdisFreeIoWorkItem of a work item that is queued and has not run yet (its routine would run
+/// with freed memory; free it in the routine, or after it ran). Nothing is freed: the work item
+/// stays queued, its routine runs, and it still has to be freed.
+pub const FREE_WORK_ITEM_QUEUED: &str = "NdisFreeIoWorkItem.Queued";

@@ -9,7 +9,7 @@ use vmqnic::interrupt::Processor;
 use vmqnic::ndis::{
     MINIPORT_DISABLE_INTERRUPT, MINIPORT_DISABLE_MESSAGE_INTERRUPT, MINIPORT_ENABLE_INTERRUPT,
     MINIPORT_ENABLE_MESSAGE_INTERRUPT, MINIPORT_INTERRUPT_DPC, MINIPORT_ISR,
-    MINIPORT_MESSAGE_INTERRUPT, MINIPORT_MESSAGE_INTERRUPT_DPC,
+    MINIPORT_MESSAGE_INTERRUPT, MINIPORT_MESSAGE_INTERRUPT_DPC, NDIS_IO_WORKITEM_FUNCTION,
     NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_OID_REQUEST,
     NDIS_STATUS, NET_BUFFER_LIST_POOL_PARAMETERS,
 };
@@ -46,6 +46,8 @@ pub(crate) enum Phase {
     Isr,
     Dpc,
     Synchronize,
+    /// An NDIS I/O work item's routine (PASSIVE_LEVEL, in a simulated system thread).
+    WorkItem,
 }
 
 /// Who is answerable for freeing a pool block: it must be freed by the end of the matching
@@ -224,6 +226,27 @@ pub(crate) struct MdlRecord {
     pub(crate) scope: Scope,
 }
 
+/// An NDIS I/O work item from NdisAllocateIoWorkItem (kept by its handle).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorkItemRecord {
+    /// Which teardown must have freed it: the driver's unload for a work item of the driver
+    /// handle, otherwise the scope that was running when it was allocated.
+    pub(crate) scope: Scope,
+    /// Queued and not yet run: what NdisQueueIoWorkItem asked for.
+    pub(crate) queued: Option<QueuedWorkItem>,
+}
+
+/// One NdisQueueIoWorkItem waiting for its routine to run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueuedWorkItem {
+    /// The routine (NdisQueueIoWorkItem refuses NULL).
+    pub(crate) routine: NDIS_IO_WORKITEM_FUNCTION,
+    /// `WorkItemContext`.
+    pub(crate) context: usize,
+    /// Where NdisQueueIoWorkItem was called.
+    pub(crate) queued_on: cpu::CpuContext,
+}
+
 /// An NDIS spin lock NdisAllocateSpinLock initialized, by the address of its
 /// `NDIS_SPIN_LOCK`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -359,6 +382,12 @@ pub struct SimState {
     pub(crate) protocol_sends: Vec<super::exports::nbl::ProtocolPacket>,
     /// NDIS spin locks by address (allocated, freed, held).
     pub(crate) spin_locks: BTreeMap<usize, SpinLockRecord>,
+    /// Live NDIS I/O work items by handle.
+    pub(crate) work_items: BTreeMap<usize, WorkItemRecord>,
+    /// The queued work items, in queue order (each has `queued` set in `work_items`).
+    pub(crate) work_item_queue: VecDeque<usize>,
+    /// Every work-item routine the simulator ran, in order.
+    pub(crate) work_item_runs: Vec<super::WorkItemRun>,
     /// Calls of each allocating export since the start, successful or not.
     pub(crate) allocation_calls: BTreeMap<&'static str, u64>,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
@@ -426,10 +455,32 @@ impl SimState {
         self.phases.contains(&phase)
     }
 
+    /// Takes the queued work items `select` picks off the queue: their routines will never run
+    /// (the adapter or the driver they belong to is gone). Returns how many.
+    pub(crate) fn drop_queued_work_items(
+        &mut self,
+        select: impl Fn(&WorkItemRecord) -> bool,
+    ) -> usize {
+        let mut dropped = 0;
+        let work_items = &mut self.work_items;
+        self.work_item_queue.retain(|handle| match work_items.get_mut(handle) {
+            Some(record) if select(record) => {
+                record.queued = None;
+                dropped += 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        dropped
+    }
+
     /// The scope a pool allocation made now belongs to.
     pub(crate) fn allocation_scope(&self) -> Scope {
         match self.phase() {
             Some(Phase::DriverEntry | Phase::SetOptions | Phase::Unload) => Scope::Driver,
+            // A work item running while no adapter exists works for the driver.
+            Some(Phase::WorkItem) if !self.adapter_state.adapter_exists() => Scope::Driver,
             Some(
                 Phase::AddDevice
                 | Phase::FilterResources
@@ -466,6 +517,12 @@ pub fn with_state<R>(f: impl FnOnce(&mut SimState) -> R) -> R {
 /// Runs the driver handler `f` as `phase`: pushes the phase for the duration of `f` (popped
 /// also when `f` panics) and, when `f` returns, checks that it released every spin lock it
 /// acquired ([`check_locks_released`]). Every call of driver code goes through here.
+///
+/// When the outermost handler has returned to the simulator (the phase stack is empty again),
+/// the work items queued meanwhile run, each in its own [`Phase::WorkItem`]
+/// ([`super::work_items::drain`]); except after MiniportInitializeEx, MiniportHaltEx and
+/// MiniportDriverUnload, whose callers first check what is still queued
+/// ([`super::work_items::runs_after`]).
 pub(crate) fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     struct Pop;
     impl Drop for Pop {
@@ -482,6 +539,9 @@ pub(crate) fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
     let result = f();
     check_locks_released(phase, depth, entry);
     drop(pop);
+    if depth == 1 && super::work_items::runs_after(phase) {
+        super::work_items::drain();
+    }
     result
 }
 

@@ -7,9 +7,10 @@ use std::ptr;
 use std::time::Duration;
 
 use ndis_sim::sim::exports::{
-    NdisAllocateMdl, NdisAllocateMemoryWithTagPriority, NdisAllocateNetBufferAndNetBufferList,
-    NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock, NdisFreeMdl,
-    NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisMAllocateSharedMemory,
+    NdisAllocateIoWorkItem, NdisAllocateMdl, NdisAllocateMemoryWithTagPriority,
+    NdisAllocateNetBufferAndNetBufferList, NdisAllocateNetBufferListPool, NdisAllocateSharedMemory,
+    NdisAllocateSpinLock, NdisFreeIoWorkItem, NdisFreeMdl, NdisFreeMemory, NdisFreeNetBufferList,
+    NdisFreeNetBufferListPool, NdisMAllocateSharedMemory,
 };
 use ndis_sim::sim::{ALLOCATING_EXPORTS, ReturnPolicy, Sim, SimConfig, rules, with_state};
 use vmqnic::ndis::{
@@ -49,12 +50,13 @@ fn every_allocating_export_is_counted_successful_or_not() {
     let mut physical: i64 = 0;
     // SAFETY: both out parameters outlive the call (which fails: no scatter-gather DMA).
     unsafe { NdisMAllocateSharedMemory(handle(), 0x1000, 0, &raw mut address, &raw mut physical) };
+    let work_item = NdisAllocateIoWorkItem(handle());
     // Initializing a spin lock allocates nothing.
     let mut lock = NDIS_SPIN_LOCK::default();
     // SAFETY: the lock outlives its use.
     unsafe { NdisAllocateSpinLock(&raw mut lock) };
 
-    assert_eq!(sim.allocation_calls(), 7);
+    assert_eq!(sim.allocation_calls(), 8);
     let expected: BTreeMap<&str, u64> = [
         ("NdisAllocateMemoryWithTagPriority", 2),
         ("NdisAllocateNetBufferListPool", 1),
@@ -62,6 +64,7 @@ fn every_allocating_export_is_counted_successful_or_not() {
         ("NdisAllocateNetBufferAndNetBufferList", 1),
         ("NdisAllocateSharedMemory", 1),
         ("NdisMAllocateSharedMemory", 1),
+        ("NdisAllocateIoWorkItem", 1),
     ]
     .into_iter()
     .collect();
@@ -81,7 +84,8 @@ fn every_allocating_export_is_counted_successful_or_not() {
     NdisFreeMdl(mdl);
     NdisFreeNetBufferListPool(pool);
     NdisFreeMemory(block.cast::<c_void>(), 0, 0);
-    assert_eq!(sim.allocation_calls(), 7);
+    NdisFreeIoWorkItem(work_item);
+    assert_eq!(sim.allocation_calls(), 8);
 }
 
 #[test]

@@ -14,18 +14,19 @@ use std::ptr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use ndis_sim::sim::exports::{
-    KeGetCurrentProcessorNumberEx, NdisAcquireSpinLock, NdisAllocateMdl,
+    KeGetCurrentProcessorNumberEx, NdisAcquireSpinLock, NdisAllocateIoWorkItem, NdisAllocateMdl,
     NdisAllocateMemoryWithTagPriority, NdisAllocateNetBufferAndNetBufferList,
     NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock,
-    NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeMdl, NdisFreeMemory,
-    NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisFreeSharedMemory, NdisFreeSpinLock,
-    NdisMAllocateSharedMemory, NdisMConfigMSIXTableEntry, NdisMDeregisterInterruptEx,
-    NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma, NdisMFreeSharedMemory,
-    NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx, NdisMMapIoSpace,
-    NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
+    NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeIoWorkItem, NdisFreeMdl,
+    NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisFreeSharedMemory,
+    NdisFreeSpinLock, NdisMAllocateSharedMemory, NdisMConfigMSIXTableEntry,
+    NdisMDeregisterInterruptEx, NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma,
+    NdisMFreeSharedMemory, NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx,
+    NdisMMapIoSpace, NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
     NdisMRegisterMiniportDriver, NdisMRegisterScatterGatherDma, NdisMSendNetBufferListsComplete,
     NdisMSetMiniportAttributes, NdisMSynchronizeWithInterruptEx, NdisMUnmapIoSpace,
-    NdisReleaseSpinLock, NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
+    NdisQueueIoWorkItem, NdisReleaseSpinLock, NdisSetOptionalHandlers, READ_REGISTER_ULONG,
+    WRITE_REGISTER_ULONG,
 };
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
@@ -36,7 +37,8 @@ use vmqnic::ndis::{
     CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE, DRIVER_OBJECT, GROUP_AFFINITY,
     IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE, IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE, IRP,
     Ieee8021QNetBufferListInfo, MDL, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
-    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    NDIS_IO_WORKITEM_ROUTINE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
     NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
@@ -44,10 +46,10 @@ use vmqnic::ndis::{
     NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
     NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS,
     NDIS_STATUS_INDICATION, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING,
-    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SUCCESS, NET_BUFFER, NET_BUFFER_LIST,
-    NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS, NetBufferListFilteringInfo,
-    NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING, filtering_info_value,
-    ieee8021q_info_value,
+    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NET_BUFFER,
+    NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS,
+    NetBufferListFilteringInfo, NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING,
+    filtering_info_value, ieee8021q_info_value,
 };
 
 /// Pool tag of the fake's blocks ("Fake").
@@ -142,6 +144,22 @@ pub enum Step {
     LockedSection,
     /// NdisDprAcquireSpinLock, then NdisDprReleaseSpinLock of the fake's lock.
     DprLockedSection,
+    /// NdisAllocateIoWorkItem with the miniport adapter handle (the fake keeps one work item).
+    AllocateWorkItem,
+    /// NdisAllocateIoWorkItem with the driver handle.
+    AllocateDriverWorkItem,
+    /// NdisAllocateIoWorkItem with the adapter context instead of a handle (a typical mistake).
+    AllocateWorkItemWithContext,
+    /// NdisQueueIoWorkItem of the fake's work item with [`work_item_routine`] and
+    /// [`WORK_ITEM_CONTEXT`].
+    QueueWorkItem,
+    /// NdisQueueIoWorkItem of the fake's work item with a NULL routine.
+    QueueWorkItemWithoutRoutine,
+    /// NdisFreeIoWorkItem of the fake's work item (the fake keeps its handle, so freeing twice
+    /// frees the same handle twice).
+    FreeWorkItem,
+    /// NdisMOidRequestComplete of the request MiniportOidRequest pended, with this status.
+    CompletePendingOid(NDIS_STATUS),
 }
 
 /// The Initialize script of a well-behaved driver.
@@ -327,6 +345,31 @@ pub struct Behaviour {
     pub dpc_locks_around_receive: bool,
     /// MiniportReturnNetBufferLists takes the fake's lock (NdisAcquireSpinLock) while it frees.
     pub return_takes_lock: bool,
+    /// A step MiniportReturnNetBufferLists runs after it freed what came back.
+    pub return_step: Option<Step>,
+    /// A step MiniportOidRequest runs before it does what [`Behaviour::oid`] says.
+    pub oid_step: Option<Step>,
+    /// What the routine of the fake's work item ([`work_item_routine`]) runs.
+    pub work_item_steps: Vec<Step>,
+    /// The driver-wide work item (of the driver handle): DriverEntry allocates it.
+    pub driver_work_item: DriverWorkItem,
+    /// `Some(freed)`: MiniportAddDevice (the real one, plus this) allocates a work item with the
+    /// miniport handle, and MiniportRemoveDevice frees it if `freed`.
+    pub add_device_work_item: Option<bool>,
+}
+
+/// What the fake does with a work item of the driver handle allocated in DriverEntry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DriverWorkItem {
+    /// There is none.
+    #[default]
+    None,
+    /// MiniportDriverUnload frees it.
+    FreedAtUnload,
+    /// MiniportDriverUnload keeps it.
+    KeptAtUnload,
+    /// MiniportDriverUnload queues it, then deregisters (and cannot free it: it is queued).
+    QueuedAtUnload,
 }
 
 impl Default for Behaviour {
@@ -366,6 +409,11 @@ impl Default for Behaviour {
             filter_drops_line: false,
             dpc_locks_around_receive: false,
             return_takes_lock: false,
+            return_step: None,
+            oid_step: None,
+            work_item_steps: Vec::new(),
+            driver_work_item: DriverWorkItem::None,
+            add_device_work_item: None,
         }
     }
 }
@@ -457,7 +505,35 @@ pub struct FakeState {
     pub plan: Option<InterruptPlan>,
     /// `MessageInfoTable` entries: (MessageAddress, TargetProcessorSet, MessageData).
     pub message_table: Vec<(i64, usize, u32)>,
+    /// The work item NdisAllocateIoWorkItem gave the fake (kept after it is freed).
+    pub work_item: usize,
+    /// The work item of the driver handle DriverEntry allocated.
+    pub driver_work_item: usize,
+    /// Where each NdisQueueIoWorkItem of the fake was called: (processor, IRQL).
+    pub work_items_queued: Vec<(Processor, u8)>,
+    /// Each run of [`work_item_routine`].
+    pub work_item_calls: Vec<WorkItemCall>,
+    /// What happened, in order, for tests of "when": `"queued"` (NdisQueueIoWorkItem),
+    /// `"work item"` (the routine ran), `"initialize returns"`, `"halt"`, `"oid returns"`,
+    /// `"dpc returns"`, `"return returns"` (MiniportReturnNetBufferLists).
+    pub events: Vec<&'static str>,
 }
+
+/// What one run of the fake's work-item routine saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkItemCall {
+    /// `WorkItemContext`.
+    pub context: usize,
+    /// `NdisIoWorkItemHandle`.
+    pub handle: usize,
+    /// What KeGetCurrentProcessorNumberEx answered.
+    pub processor: Processor,
+    /// The IRQL it ran at.
+    pub irql: u8,
+}
+
+/// The `WorkItemContext` the fake queues its work item with.
+pub const WORK_ITEM_CONTEXT: usize = 0x5EED;
 
 // SAFETY: FakeState holds NBLs (raw pointers inside) that only the simulator's single test
 // thread touches; it is in a Mutex to be a static, not to share them between threads.
@@ -553,6 +629,13 @@ pub unsafe extern "system" fn driver_entry(
         let block = allocate(driver_handle as usize, 64);
         with_fake(|f| f.driver_block = block);
     }
+    if b.driver_work_item != DriverWorkItem::None {
+        let item = NdisAllocateIoWorkItem(driver_handle) as usize;
+        with_fake(|f| {
+            f.driver_work_item = item;
+            f.work_item = item;
+        });
+    }
     NDIS_STATUS_SUCCESS
 }
 
@@ -570,6 +653,10 @@ fn pnp_characteristics(b: &Behaviour) -> NDIS_MINIPORT_PNP_CHARACTERISTICS {
     }
     if b.leak_in_add_device {
         pnp.MiniportAddDeviceHandler = Some(leaky_add_device);
+    }
+    if b.add_device_work_item.is_some() {
+        pnp.MiniportAddDeviceHandler = Some(add_device_with_work_item);
+        pnp.MiniportRemoveDeviceHandler = Some(remove_device_with_work_item);
     }
     if b.filter_drops_line {
         pnp.MiniportFilterResourceRequirementsHandler = Some(filter_dropping_the_line);
@@ -629,11 +716,39 @@ unsafe extern "system" fn leaky_add_device(
     unsafe { pnp::miniport_add_device(miniport, context) }
 }
 
+/// The real AddDevice, plus a work item of the miniport handle.
+unsafe extern "system" fn add_device_with_work_item(
+    miniport: NDIS_HANDLE,
+    context: NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let item = NdisAllocateIoWorkItem(miniport) as usize;
+    with_fake(|f| f.work_item = item);
+    // SAFETY: NDIS's arguments, passed on.
+    unsafe { pnp::miniport_add_device(miniport, context) }
+}
+
+/// The real RemoveDevice, freeing AddDevice's work item first if the behaviour says so.
+unsafe extern "system" fn remove_device_with_work_item(context: NDIS_HANDLE) {
+    let (item, free_it) =
+        with_fake(|f| (f.work_item, f.behaviour.add_device_work_item == Some(true)));
+    if free_it {
+        NdisFreeIoWorkItem(handle(item));
+    }
+    // SAFETY: NDIS's argument, passed on.
+    unsafe { pnp::miniport_remove_device(context) };
+}
+
 unsafe extern "system" fn unload(_driver_object: *mut DRIVER_OBJECT) {
     let (b, block, driver_handle) =
         with_fake(|f| (f.behaviour.clone(), f.driver_block, f.driver_handle));
     if !b.leak_driver_block {
         free(block);
+    }
+    let item = with_fake(|f| f.driver_work_item);
+    match b.driver_work_item {
+        DriverWorkItem::FreedAtUnload => NdisFreeIoWorkItem(handle(item)),
+        DriverWorkItem::QueuedAtUnload => queue_work_item(item, Some(work_item_routine)),
+        DriverWorkItem::KeptAtUnload | DriverWorkItem::None => {}
     }
     if b.deregister_on_unload {
         NdisMDeregisterMiniportDriver(handle(driver_handle));
@@ -675,11 +790,19 @@ unsafe extern "system" fn initialize(
         f.memory_resources = memory;
         f.resources = resources as usize;
     });
-    run_script(&behaviour().initialize)
+    let status = run_script(&behaviour().initialize);
+    event("initialize returns");
+    status
 }
 
 unsafe extern "system" fn halt(_context: NDIS_HANDLE, _action: u32) {
+    event("halt");
     run_script(&behaviour().halt);
+}
+
+/// Notes `what` in [`FakeState::events`].
+fn event(what: &'static str) {
+    with_fake(|f| f.events.push(what));
 }
 
 unsafe extern "system" fn restart(_context: NDIS_HANDLE, _parameters: *mut c_void) -> NDIS_STATUS {
@@ -886,6 +1009,32 @@ fn run_step(step: Step) -> NDIS_STATUS {
             lock_step(step);
             NDIS_STATUS_SUCCESS
         }
+        Step::AllocateWorkItem
+        | Step::AllocateDriverWorkItem
+        | Step::AllocateWorkItemWithContext => {
+            let object = match step {
+                Step::AllocateWorkItem => miniport,
+                Step::AllocateDriverWorkItem => with_fake(|f| f.driver_handle),
+                _ => with_fake(|f| f.context),
+            };
+            let item = NdisAllocateIoWorkItem(handle(object)) as usize;
+            with_fake(|f| f.work_item = item);
+            if item == 0 { NDIS_STATUS_RESOURCES } else { NDIS_STATUS_SUCCESS }
+        }
+        Step::QueueWorkItem | Step::QueueWorkItemWithoutRoutine => {
+            let routine: NDIS_IO_WORKITEM_ROUTINE =
+                (step == Step::QueueWorkItem).then_some(work_item_routine);
+            queue_work_item(with_fake(|f| f.work_item), routine);
+            NDIS_STATUS_SUCCESS
+        }
+        Step::FreeWorkItem => {
+            NdisFreeIoWorkItem(handle(with_fake(|f| f.work_item)));
+            NDIS_STATUS_SUCCESS
+        }
+        Step::CompletePendingOid(status) => {
+            complete_pending_oid(status);
+            NDIS_STATUS_SUCCESS
+        }
         Step::Synchronize => {
             let interrupt = with_fake(|f| f.interrupt_handle);
             // SAFETY: a valid function; its context is unused.
@@ -895,6 +1044,35 @@ fn run_step(step: Step) -> NDIS_STATUS {
             NDIS_STATUS_SUCCESS
         }
     }
+}
+
+/// NdisQueueIoWorkItem of `item` with `routine` and [`WORK_ITEM_CONTEXT`], noting where it
+/// was called.
+fn queue_work_item(item: usize, routine: NDIS_IO_WORKITEM_ROUTINE) {
+    let here = ndis_sim::sim::cpu::current();
+    with_fake(|f| {
+        f.work_items_queued.push((here.processor, here.irql));
+        f.events.push("queued");
+    });
+    // SAFETY: the fake's routine may run at any time with this context (it reads neither).
+    unsafe { NdisQueueIoWorkItem(handle(item), routine, WORK_ITEM_CONTEXT as *mut c_void) };
+}
+
+/// The routine of the fake's work items: records the call, then runs
+/// [`Behaviour::work_item_steps`].
+pub unsafe extern "system" fn work_item_routine(context: *mut c_void, item: NDIS_HANDLE) {
+    let processor = current_processor();
+    let irql = ndis_sim::sim::cpu::current().irql;
+    with_fake(|f| {
+        f.work_item_calls.push(WorkItemCall {
+            context: context as usize,
+            handle: item as usize,
+            processor,
+            irql,
+        });
+        f.events.push("work item");
+    });
+    run_script(&behaviour().work_item_steps);
 }
 
 /// The fake's NDIS spin lock (in a static: a lock must not move while it is in use).
@@ -1188,6 +1366,7 @@ fn dpc_body(message: Option<u32>, context: *mut c_void, throttle: *mut c_void) {
         // SAFETY: NDIS passes valid throttle parameters; bit 0 of Flags is MoreNblsPending.
         unsafe { (*parameters).Flags = 1 };
     }
+    event("dpc returns");
 }
 
 unsafe extern "system" fn isr(
@@ -1396,6 +1575,10 @@ unsafe extern "system" fn return_nbls(
     if locked {
         lock_step(Step::ReleaseLock);
     }
+    if let Some(step) = behaviour().return_step {
+        run_step(step);
+    }
+    event("return returns");
 }
 
 /// Builds an NBL chain of `count` NBLs for a send (kept alive by the fake).
@@ -1442,8 +1625,12 @@ unsafe extern "system" fn oid_request(
     _context: NDIS_HANDLE,
     request: *mut NDIS_OID_REQUEST,
 ) -> NDIS_STATUS {
-    let (mode, miniport) = with_fake(|f| (f.behaviour.oid, f.miniport_handle));
-    match mode {
+    let (mode, miniport, step) =
+        with_fake(|f| (f.behaviour.oid, f.miniport_handle, f.behaviour.oid_step));
+    if let Some(step) = step {
+        run_step(step);
+    }
+    let status = match mode {
         OidMode::Return(status) => {
             // SAFETY: NDIS's request; a query's buffer holds InformationBufferLength bytes.
             unsafe { fill_query(request) };
@@ -1458,7 +1645,9 @@ unsafe extern "system" fn oid_request(
             unsafe { NdisMOidRequestComplete(handle(miniport), request, status) };
             status
         }
-    }
+    };
+    event("oid returns");
+    status
 }
 
 /// Fills a query's buffer with 0xA5 and reports it written.

@@ -20,3 +20,4 @@ mod oids;
 mod rules_coverage;
 mod spin_locks;
 mod vmq_oids;
+mod work_items;

@@ -157,7 +157,8 @@ pub unsafe extern "system" fn NdisMRegisterMiniportDriver(
 const _: ndis::sig::NdisMRegisterMiniportDriver = NdisMRegisterMiniportDriver;
 
 /// `NdisMDeregisterMiniportDriver`: legal in MiniportDriverUnload (or in a DriverEntry that
-/// fails after registering), once, with the driver handle. PASSIVE_LEVEL.
+/// fails after registering), once, with the driver handle, and with no work item queued (those
+/// never run). PASSIVE_LEVEL.
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE) {
     with_state(|s| {
@@ -167,6 +168,16 @@ pub extern "system" fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: N
         match &mut s.driver {
             Some(driver) if window && handle_ok && !driver.deregistered => {
                 driver.deregistered = true;
+                let queued = s.drop_queued_work_items(|_| true);
+                if queued > 0 {
+                    s.violate(
+                        rules::DEREGISTER_IO_WORK_ITEM_QUEUED,
+                        format!(
+                            "NdisMDeregisterMiniportDriver with {queued} work item(s) queued \
+                             (their routines never run)"
+                        ),
+                    );
+                }
             }
             _ => s.violate(
                 rules::DEREGISTER_DRIVER_OUTSIDE_UNLOAD,

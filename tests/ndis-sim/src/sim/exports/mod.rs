@@ -14,6 +14,7 @@ mod memory;
 mod mm;
 pub(crate) mod nbl;
 mod spin_lock;
+mod work_item;
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::c_void;
@@ -52,6 +53,7 @@ pub use spin_lock::{
     NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
     NdisFreeSpinLock, NdisReleaseSpinLock,
 };
+pub use work_item::{NdisAllocateIoWorkItem, NdisFreeIoWorkItem, NdisQueueIoWorkItem};
 
 use super::cpu::{self, irql_name};
 use super::state::{Allocation, Owner, Phase, SimState, with_state};
@@ -94,6 +96,9 @@ exported! {
     NdisFreeMdl,
     NdisMIndicateStatusEx,
     NdisMOidRequestComplete,
+    NdisAllocateIoWorkItem,
+    NdisQueueIoWorkItem,
+    NdisFreeIoWorkItem,
     NdisMIndicateReceiveNetBufferLists,
     NdisMSendNetBufferListsComplete,
     NdisMPauseComplete,
