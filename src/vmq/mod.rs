@@ -5,7 +5,13 @@
 //! * [`capabilities`]: the receive-filter capabilities (hardware and current).
 //! * [`state`]: one VM queue's state machine (ndis-vmq-spec §2.3).
 //! * [`oids`]: parsers and writers for the VMQ OIDs' information buffers (§2.2).
+//! * [`model`]: the queues, filters and hardware slots of the adapter ([`model::Vmq`]), every
+//!   operation all-or-nothing.
+//! * [`image`]: the VMDq registers the model implies ([`image::HardwareImage`]) and the minimal
+//!   register changes between two images.
 
 pub mod capabilities;
+pub mod image;
+pub mod model;
 pub mod oids;
 pub mod state;
