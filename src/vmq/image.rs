@@ -137,12 +137,17 @@ impl HardwareImage {
     /// The register writes that turn `self` (what the device holds) into `next`: one change per
     /// register that differs, none for those that do not. Lazily computed, nothing allocated.
     ///
-    /// The order keeps every intermediate state safe: first the VFRE bits of pools that stop
-    /// receiving (a pool without filters never sees a frame, ndis-vmq-spec §2.2 CLEAR_FILTER),
-    /// then the receive addresses, VLAN filters, VLAN table words and pool options, and last the
-    /// VFRE bits of pools that start receiving (after all their filters are in place). Between
-    /// two writes a frame can at worst miss its new queue and fall to the default queue, which
-    /// is where it went before the change.
+    /// The order: first the VFRE bits of pools that stop receiving (a pool without filters
+    /// never sees a frame, ndis-vmq-spec §2.2 CLEAR_FILTER), then the receive addresses, VLAN
+    /// filters, VLAN table words and pool options, and last the VFRE bits of pools that start
+    /// receiving (once all their filters are in place).
+    ///
+    /// Apply the diff after every model operation. Each one only sets bits (SET_FILTER,
+    /// allocation complete) or only clears them (CLEAR_FILTER): a reserved slot keeps its MAC or
+    /// VLAN, and a new one starts from a cleared register. What a pool accepts only grows with
+    /// its bits, so every intermediate state of such a diff accepts no more than the larger of
+    /// the two images; in between, a frame meets its old filters or falls to the default queue.
+    /// A diff spanning several operations has no such guarantee.
     #[must_use]
     pub fn diff<'a>(&'a self, next: &'a Self) -> ImageDiff<'a> {
         ImageDiff { from: self, to: next, step: 0 }
@@ -233,8 +238,9 @@ impl ImageDiff<'_> {
     /// The change at `step`, if that register differs.
     fn change(&self, step: usize) -> Option<RegisterChange> {
         let (from, to) = (self.from, self.to);
-        let pool_at = |base: usize| u8::try_from(step - base + 1).ok();
-        let index_at = |base: usize| u32::try_from(step - base).ok();
+        // Pools count from 1, register indices from 0.
+        let pool_at = |base: usize| u8::try_from(step.checked_sub(base)? + 1).ok();
+        let index_at = |base: usize| u32::try_from(step.checked_sub(base)?).ok();
         let receiving = |image: &HardwareImage, pool: u8| image.receiving_pools & 1 << pool != 0;
         match step {
             STOP_RECEIVING..ADDRESSES => {
@@ -291,6 +297,6 @@ impl Iterator for ImageDiff<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(STEPS - self.step))
+        (0, Some(STEPS.saturating_sub(self.step)))
     }
 }

@@ -355,7 +355,7 @@ impl Vmq {
     #[must_use]
     pub fn free_receive_addresses(&self) -> u32 {
         let used = self.receive_addresses.iter().skip(1).flatten().count();
-        u32::try_from(self.receive_addresses.len() - 1 - used).unwrap_or(0)
+        u32::try_from(self.receive_addresses.len().saturating_sub(1 + used)).unwrap_or(0)
     }
 
     /// VLVF slots still free (32 on an empty model).
