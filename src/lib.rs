@@ -11,7 +11,8 @@
 //!   and binding VMQ receive queues to MSI-X table entries and messages.
 //! * [`hw`] — the device: the register-access seam ([`hw::Registers`]) and the 82576 code.
 //! * [`oid`] — OID requests, pure: general queries and sets over byte buffers.
-//! * [`vmq`] — the VMQ control path, pure: capabilities (and, later, queues and filters).
+//! * [`vmq`] — the VMQ control path, pure: capabilities, the VMQ OIDs' buffers, the queue state
+//!   machine, and the model of queues and filters with the VMDq register image it implies.
 //! * [`miniport`] — the thin NDIS glue (`extern "system"` callbacks) that applies those decisions.
 //!
 //! The crate is `no_std` on every target so that Linux builds catch any accidental use of `std`

@@ -2,6 +2,7 @@
 //! attributes (spec §2.1): the **hardware** capabilities, always in full, and the **current**
 //! ones, which the interrupt plan (and, later, the `*VMQ` keywords) decide.
 
+use crate::hw::igb::RarSlots;
 use crate::interrupt::plan::InterruptPlan;
 use crate::ndis::{
     NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_RECEIVE_FILTER_CAPABILITIES,
@@ -28,10 +29,12 @@ pub struct VmqHardware {
 }
 
 impl VmqHardware {
-    /// The 82576 in VMDq mode, as QEMU models it (igb-qemu.md §4, spec §4.7): 8 pools (pool 0
-    /// is the default queue), 16 receive-address registers (RAR0 is the adapter's own MAC),
-    /// 32 VLVF entries.
-    pub const IGB_82576: Self = Self { queues: 7, mac_filters: 15, vlan_filtering: true };
+    /// The 82576 in VMDq mode, as the datasheet and QEMU have it (igb-qemu.md §4, spec §4.7):
+    /// 8 pools (pool 0 is the default queue), 24 receive-address registers of which RAR0 holds
+    /// the adapter's own MAC (so the free slots of a fresh [`RarSlots`], 23, are the MAC
+    /// filters), 32 VLVF entries.
+    pub const IGB_82576: Self =
+        Self { queues: 7, mac_filters: RarSlots::new().available(), vlan_filtering: true };
 }
 
 /// The capabilities the hardware supports, reported in full whatever the grant and the
@@ -64,7 +67,8 @@ pub fn hardware_capabilities(hardware: VmqHardware) -> NDIS_RECEIVE_FILTER_CAPAB
 }
 
 /// The capabilities enabled now: the hardware capabilities with `NumQueues` lowered to what
-/// the interrupt plan offers, or — when the plan turns VMQ off — the header alone, every other
+/// the interrupt plan offers and `MaxMacHeaderFilters` the receive-address registers free for
+/// filters (`hardware.mac_filters`: at Initialize nothing but RAR0 is taken), or — when the plan turns VMQ off — the header alone, every other
 /// field 0 (which is how NDIS learns that VMQ is disabled).
 #[must_use]
 pub fn current_capabilities(
@@ -129,6 +133,7 @@ mod tests {
         );
         assert_eq!((caps.MinLookaheadSplitSize, caps.MaxLookaheadSplitSize), (0, 0));
         assert_eq!(caps.NumQueues, 7);
+        assert_eq!(caps.MaxMacHeaderFilters, 23, "24 RARs, RAR0 is the adapter's");
         assert!(caps.MaxMacHeaderFilters >= caps.NumQueues);
     }
 
@@ -136,7 +141,8 @@ mod tests {
     fn current_capabilities_follow_the_plan() {
         let hw = VmqHardware::IGB_82576;
         assert_eq!(current_capabilities(hw, &msix_plan(8, 10)).NumQueues, 7);
-        assert_eq!(current_capabilities(hw, &msix_plan(3, 10)).NumQueues, 3);
+        let three = current_capabilities(hw, &msix_plan(3, 10));
+        assert_eq!((three.NumQueues, three.MaxMacHeaderFilters), (3, 23));
         let off = current_capabilities(hw, &msix_plan(0, 10));
         assert_eq!(
             off,
@@ -145,6 +151,14 @@ mod tests {
         let fields: Vec<u32> =
             [off.NumQueues, off.SupportedQueueProperties, off.EnabledFilterTypes].to_vec();
         assert_eq!(fields, [0, 0, 0]);
+    }
+
+    #[test]
+    fn mac_filters_are_what_the_vmq_model_can_hand_out() {
+        use crate::vmq::model::{Vmq, VmqConfig};
+        let model = Vmq::new(VmqConfig { queues: 7, vlan_filtering: true, adapter_mac: [2; 6] });
+        assert_eq!(VmqHardware::IGB_82576.mac_filters, model.free_receive_addresses());
+        assert_eq!(VmqHardware::IGB_82576.mac_filters, crate::hw::igb::regs::NUM_RAR - 1);
     }
 
     #[test]

@@ -85,8 +85,9 @@ pub use tx::{TxCounters, TxError, TxRing, start_transmitter};
 pub use vmdq::{
     PoolOptions, RarSlots, VlanChange, VlanEntry, VlanTable, VlanTableError, clear_receive_address,
     clear_vlan_filter, configure_vmdq, enable_pool_rx, enable_pool_tx, multicast_table_position,
-    set_pool_options, set_receive_address, set_vlan_filter, start_receiver, stop_receiver,
-    write_multicast_table,
+    set_pool_options, set_receive_address, set_receive_address_pools, set_vlan_filter,
+    start_receiver, stop_receiver, write_multicast_table, write_vlan_pool_filter,
+    write_vlan_table_word,
 };
 
 /// Why a device operation failed.

@@ -13,9 +13,10 @@ use super::regs::{
 };
 use super::{
     DESCRIPTOR_SIZE, IgbError, Malformed, PoolOptions, RarSlots, RingError, RxCompletion, RxRing,
-    TxError, TxRing, VlanChange, VlanTable, VlanTableError, WriteBack, clear_receive_address,
-    clear_vlan_filter, configure_vmdq, enable_pool_rx, parse_writeback, set_receive_address,
-    set_vlan_filter, start_receiver, start_transmitter,
+    TxError, TxRing, VlanChange, VlanEntry, VlanTable, VlanTableError, WriteBack,
+    clear_receive_address, clear_vlan_filter, configure_vmdq, enable_pool_rx, parse_writeback,
+    set_receive_address, set_receive_address_pools, set_vlan_filter, start_receiver,
+    start_transmitter, write_vlan_pool_filter, write_vlan_table_word,
 };
 
 const MAC: [u8; 6] = [0x02, 0x4E, 0x44, 0x49, 0x53, 0x01];
@@ -573,6 +574,38 @@ fn filters_encode_as_the_poc_wrote_them() {
     )
     .unwrap();
     assert_eq!(fake.get(VMOLR(2)), 0xC000_0000, "STRCRC | STRVLAN");
+}
+
+#[test]
+fn image_writers_touch_one_register_each() {
+    let fake = FakeIgb::new(MAC);
+    // Several pools in one RAR (POOLSEL = the mask), with the same AV-last order.
+    set_receive_address_pools(&fake, 5, [2, 0, 0, 0, 0, 1], 0b1000_0110).unwrap();
+    assert_eq!((fake.get(RAL(5)), fake.get(RAH(5))), (0x0000_0002, 0x8000_0100 | 0x86 << 18));
+    assert_eq!(fake.writes(), [(RAH(5), 0), (RAL(5), 2), (RAH(5), 0x8000_0100 | 0x86 << 18)]);
+    // No pool: the register is cleared.
+    set_receive_address_pools(&fake, 5, [2, 0, 0, 0, 0, 1], 0).unwrap();
+    assert_eq!((fake.get(RAL(5)), fake.get(RAH(5))), (0, 0));
+
+    // VLVF alone: VFTA stays as it is.
+    fake.set(VFTA(3), 0x1234);
+    fake.clear_log();
+    write_vlan_pool_filter(&fake, 7, Some(VlanEntry { vlan: 100, pools: 0b101 })).unwrap();
+    assert_eq!(fake.writes(), [(VLVF(7), 0x8000_5064)]);
+    write_vlan_pool_filter(&fake, 7, Some(VlanEntry { vlan: 100, pools: 0 })).unwrap();
+    write_vlan_pool_filter(&fake, 8, None).unwrap();
+    assert_eq!(fake.writes()[1..], [(VLVF(7), 0), (VLVF(8), 0)]);
+    assert_eq!(fake.get(VFTA(3)), 0x1234);
+    write_vlan_table_word(&fake, 127, 0x8000_0001).unwrap();
+    assert_eq!(fake.get(VFTA(127)), 0x8000_0001);
+
+    fake.clear_log();
+    assert_eq!(set_receive_address_pools(&fake, 24, MAC, 1), Err(IgbError::InvalidSlot(24)));
+    assert_eq!(write_vlan_pool_filter(&fake, 32, None), Err(IgbError::InvalidSlot(32)));
+    let vlan_0 = Some(VlanEntry { vlan: 0, pools: 1 });
+    assert_eq!(write_vlan_pool_filter(&fake, 0, vlan_0), Err(IgbError::InvalidVlan(0)));
+    assert_eq!(write_vlan_table_word(&fake, 128, 1), Err(IgbError::InvalidSlot(128)));
+    assert!(fake.log().is_empty(), "bad arguments write nothing");
 }
 
 #[test]

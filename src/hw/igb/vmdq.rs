@@ -235,8 +235,7 @@ pub fn stop_receiver(regs: &impl Registers) -> Result<(), IgbError> {
 }
 
 /// Programs receive-address register `index` with `mac` for `pool` only (AV set, POOLSEL =
-/// the pool's bit). RAH is written with AV clear first, then RAL, then RAH with AV, so the
-/// device never matches half of an old and half of a new address.
+/// the pool's bit), as [`set_receive_address_pools`] does for a set of pools.
 ///
 /// # Errors
 /// [`IgbError::InvalidSlot`] (index ≥ 24) or [`IgbError::InvalidPool`]; nothing is written.
@@ -246,13 +245,34 @@ pub fn set_receive_address(
     mac: [u8; 6],
     pool: u8,
 ) -> Result<(), IgbError> {
+    let pool = check_pool(pool)?;
+    set_receive_address_pools(regs, index, mac, 1 << pool)
+}
+
+/// Programs receive-address register `index` with `mac` for every pool in `pools` (bit k =
+/// pool k; POOLSEL = the mask). The device replicates a matching frame to each of them (igb-qemu
+/// §4), which is how one address serves several queues that differ by VLAN. RAH is written with
+/// AV clear first, then RAL, then RAH with AV, so the device never matches half of an old and
+/// half of a new address. `pools == 0` clears the register instead: an address for no pool
+/// would only push its frames to the default pool by the fallback.
+///
+/// # Errors
+/// [`IgbError::InvalidSlot`] (index ≥ 24); nothing is written.
+pub fn set_receive_address_pools(
+    regs: &impl Registers,
+    index: u32,
+    mac: [u8; 6],
+    pools: u8,
+) -> Result<(), IgbError> {
     let index = check_rar(index)?;
-    let pool = u32::from(check_pool(pool)?);
+    if pools == 0 {
+        return clear_receive_address(regs, index);
+    }
     let low = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
     let high = u32::from(u16::from_le_bytes([mac[4], mac[5]]));
     regs.write32(RAH(index), 0);
     regs.write32(RAL(index), low);
-    regs.write32(RAH(index), high | 1 << (RAH_POOLSEL_SHIFT + pool) | RAH_AV);
+    regs.write32(RAH(index), high | u32::from(pools) << RAH_POOLSEL_SHIFT | RAH_AV);
     Ok(())
 }
 
@@ -311,6 +331,44 @@ pub fn clear_vlan_filter(regs: &impl Registers, slot: u32, vlan: u16) -> Result<
     // Not `read_live`, as in `set_vlan_filter`.
     let vfta = regs.read32(VFTA(word));
     regs.write32(VFTA(word), vfta & !bit);
+    Ok(())
+}
+
+/// Writes VLAN VM filter `slot` alone: frames tagged `entry.vlan` go to the pools in
+/// `entry.pools`, or (`None`, or no pool) the slot is disabled. Unlike [`set_vlan_filter`] the
+/// VLAN filter table is not touched; whoever keeps a whole image of the filters writes it with
+/// [`write_vlan_table_word`], so a VLAN that moves between slots never loses its table bit.
+///
+/// # Errors
+/// [`IgbError::InvalidSlot`] or [`IgbError::InvalidVlan`] (nothing written).
+pub fn write_vlan_pool_filter(
+    regs: &impl Registers,
+    slot: u32,
+    entry: Option<VlanEntry>,
+) -> Result<(), IgbError> {
+    let slot = check_vlvf(slot)?;
+    let value = match entry {
+        Some(VlanEntry { vlan, pools }) if pools != 0 => {
+            VLVF_VLANID_ENABLE
+                | u32::from(pools) << VLVF_POOLSEL_SHIFT
+                | u32::from(check_vlan(vlan)?)
+        }
+        _ => 0,
+    };
+    regs.write32(VLVF(slot), value);
+    Ok(())
+}
+
+/// Writes word `word` of the VLAN filter table (VFTA; bit `vlan % 32` of word `vlan / 32`
+/// accepts `vlan`, igb-qemu §4 step 2).
+///
+/// # Errors
+/// [`IgbError::InvalidSlot`] for a word ≥ 128 (nothing written).
+pub fn write_vlan_table_word(regs: &impl Registers, word: u32, value: u32) -> Result<(), IgbError> {
+    if word >= NUM_TABLE_WORDS {
+        return Err(IgbError::InvalidSlot(word));
+    }
+    regs.write32(VFTA(word), value);
     Ok(())
 }
 
