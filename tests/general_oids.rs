@@ -94,11 +94,14 @@ fn packet_filter_sets_are_validated_and_reported_back() {
     assert_eq!((short.status, short.bytes_needed), (NDIS_STATUS_INVALID_LENGTH, 4));
     let now = complete(&mut sim, &OidRequest::query(OID_GEN_CURRENT_PACKET_FILTER, 4));
     assert_eq!(u32_at(&now.buffer), filter, "failed sets left the filter as it was");
-    // VMQ methods come with issue [5/8].
+    // A VMQ method with a zeroed structure: its header is refused (tests/vmq.rs has the rest);
+    // a method OID the driver does not handle is not supported.
     let vmq = complete(
         &mut sim,
         &OidRequest::method(OID_RECEIVE_FILTER_ALLOCATE_QUEUE, &[0; 0x448], 0x448),
     );
-    assert_eq!(vmq.status, NDIS_STATUS_NOT_SUPPORTED);
+    assert_eq!(vmq.status, vmqnic::ndis::NDIS_STATUS_INVALID_PARAMETER);
+    let other = complete(&mut sim, &OidRequest::method(OID_GEN_CURRENT_PACKET_FILTER, &[0; 4], 4));
+    assert_eq!(other.status, NDIS_STATUS_NOT_SUPPORTED);
     stop(sim);
 }

@@ -78,6 +78,13 @@ impl VectorRoutes {
         true
     }
 
+    /// Entry `entry` now points at `message` (a re-point); what it carries is unchanged.
+    pub fn set_message(&self, entry: u32, message: u32) -> bool {
+        let Some((m, _)) = self.slot(entry) else { return false };
+        m.store(message, Ordering::Release);
+        true
+    }
+
     /// Adds `serves` bits to entry `entry`, which must already point at a message.
     pub fn add(&self, entry: u32, serves: u32) -> bool {
         let Some((_, s)) = self.slot(entry) else { return false };
@@ -155,6 +162,10 @@ mod tests {
         assert!(routes.remove(4, serves_rx(2)));
         assert_eq!(routes.for_message(3).entries, 0b10, "an entry carrying nothing is unused");
         assert!(routes.add(2, serves_rx(3)));
+        assert!(routes.set_message(2, 6));
+        assert_eq!(routes.for_message(5).entries, 0);
+        assert_eq!(routes.for_message(6).entries, 0b100);
+        assert!(routes.set_message(2, 5));
         assert_eq!(routes.for_message(5).rx_pools(), 0b1010);
         assert_eq!(serves_rx(16), 0);
     }

@@ -9,7 +9,7 @@
 use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 use super::dma;
 use super::receive::{self, ReceivePath};
@@ -56,15 +56,17 @@ use crate::ndis::{
     NDIS_STATUS_LINK_STATE, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_PENDING,
     NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
     NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT, NET_IF_ACCESS_BROADCAST,
-    NET_IF_CONNECTION_DEDICATED, NET_IF_DIRECTION_SENDRECEIVE, NdisAllocateNetBufferListPool,
-    NdisDevicePnPEventSurpriseRemoved, NdisFreeNetBufferListPool, NdisInterfacePci,
-    NdisMDeregisterInterruptEx, NdisMDeregisterScatterGatherDma, NdisMIndicateStatusEx,
-    NdisMMapIoSpace, NdisMPauseComplete, NdisMRegisterInterruptEx, NdisMSendNetBufferListsComplete,
-    NdisMSetMiniportAttributes, NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported,
-    NdisPhysicalMedium802_3, PVOID, ULONG,
+    NET_IF_CONNECTION_DEDICATED, NET_IF_DIRECTION_SENDRECEIVE, NdisAllocateIoWorkItem,
+    NdisAllocateNetBufferListPool, NdisDevicePnPEventSurpriseRemoved, NdisFreeIoWorkItem,
+    NdisFreeNetBufferListPool, NdisInterfacePci, NdisMDeregisterInterruptEx,
+    NdisMDeregisterScatterGatherDma, NdisMIndicateStatusEx, NdisMMapIoSpace, NdisMPauseComplete,
+    NdisMRegisterInterruptEx, NdisMSendNetBufferListsComplete, NdisMSetMiniportAttributes,
+    NdisMUnmapIoSpace, NdisMedium802_3, NdisPauseFunctionsUnsupported, NdisPhysicalMedium802_3,
+    NdisQueueIoWorkItem, PVOID, ULONG,
 };
 use crate::oid::general;
 use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capabilities};
+use crate::vmq::model::{Vmq, VmqConfig};
 
 /// The 82576's register BAR (BAR0) is 128 KiB; the 16 KiB BAR3 holds the MSI-X table, which
 /// the OS owns and the driver never maps.
@@ -77,50 +79,98 @@ pub const MAX_FRAME_BYTES: u32 = MTU + 14 + 4;
 pub const POOLS: usize = 8;
 /// The pool of the default queue (VT_CTL.DEF_PL).
 pub const DEFAULT_POOL: u8 = 0;
+/// The VMQ OIDs the miniport itself handles (spec §2.0); NDIS answers the others.
+const VMQ_OIDS: [crate::ndis::NDIS_OID; 6] = [
+    crate::ndis::OID_RECEIVE_FILTER_ALLOCATE_QUEUE,
+    crate::ndis::OID_RECEIVE_FILTER_FREE_QUEUE,
+    crate::ndis::OID_RECEIVE_FILTER_QUEUE_PARAMETERS,
+    crate::ndis::OID_RECEIVE_FILTER_SET_FILTER,
+    crate::ndis::OID_RECEIVE_FILTER_CLEAR_FILTER,
+    crate::ndis::OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE,
+];
+
+/// Every OID in the general attributes' `SupportedOidList`: the general ones, then VMQ's.
+static SUPPORTED_OIDS: [crate::ndis::NDIS_OID; general::SUPPORTED_OIDS.len() + VMQ_OIDS.len()] = {
+    let mut all = [0; general::SUPPORTED_OIDS.len() + VMQ_OIDS.len()];
+    let mut i = 0;
+    while i < general::SUPPORTED_OIDS.len() {
+        all[i] = general::SUPPORTED_OIDS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < VMQ_OIDS.len() {
+        all[i + j] = VMQ_OIDS[j];
+        j += 1;
+    }
+    all
+};
+
 /// Largest translated resource list the driver reads, in descriptors.
 const MAX_RESOURCE_DESCRIPTORS: usize = crate::interrupt::MAX_MESSAGES_PER_FUNCTION + 64;
 
 /// Per-adapter state (MiniportAdapterContext), in non-paged pool from InitializeEx to HaltEx.
 pub struct Adapter {
-    miniport_handle: NDIS_HANDLE,
+    pub(super) miniport_handle: NDIS_HANDLE,
     /// BAR0, once mapped.
-    bar: Option<MappedBar>,
+    pub(super) bar: Option<MappedBar>,
     /// Set by MiniportDevicePnPEventNotify(SurpriseRemoved), or when a register read comes back
     /// all-ones: from then on the hardware is not touched.
-    surprise_removed: AtomicBool,
-    interrupt_handle: NDIS_HANDLE,
-    plan: InterruptPlan,
-    /// Queue ↔ table entry ↔ message binding (VMQ on only); used by the VMQ OIDs.
-    binder: Option<Binder>,
-    permanent_mac: [u8; 6],
+    pub(super) surprise_removed: AtomicBool,
+    pub(super) interrupt_handle: NDIS_HANDLE,
+    pub(super) plan: InterruptPlan,
+    pub(super) permanent_mac: [u8; 6],
     /// Causes an ISR saw and its DPC has not handled yet (`igb::CAUSE_*` bits).
-    pending_causes: AtomicU32,
+    pub(super) pending_causes: AtomicU32,
     /// Whether the adapter is Running (Restart) rather than Paused.
-    running: AtomicBool,
+    pub(super) running: AtomicBool,
     /// MiniportPause returned PENDING: whoever sees the last NBL come back completes it.
-    pause_pending: AtomicBool,
+    pub(super) pause_pending: AtomicBool,
     /// NdisMRegisterScatterGatherDma's handle (shared memory needs it).
-    dma_handle: NDIS_HANDLE,
+    pub(super) dma_handle: NDIS_HANDLE,
     /// The NBL pool every receive path's NBLs come from.
-    nbl_pool: NDIS_HANDLE,
+    pub(super) nbl_pool: NDIS_HANDLE,
     /// One receive path per pool; pool 0 is the default queue.
-    receive: [ReceivePath; POOLS],
+    pub(super) receive: [ReceivePath; POOLS],
     /// Transmit queue 0.
-    send: SendPath,
+    pub(super) send: SendPath,
     /// Which table entries each message serves (MSI-X).
-    vectors: VectorRoutes,
+    pub(super) vectors: VectorRoutes,
+    /// The pool of a FREE_QUEUE waiting for its NBLs ([`NO_POOL`]: none); the return of its
+    /// last NBL takes it and queues `work_item`.
+    pub(super) free_pending_pool: AtomicU8,
+    /// The NDIS I/O work item that finishes a FREE_QUEUE at PASSIVE_LEVEL.
+    pub(super) work_item: NDIS_HANDLE,
     /// Settings the protocols made through OIDs, and the counters OIDs report. Only the OID
     /// path touches it, and NDIS sends a miniport one OID request at a time (spec §1.9), so
     /// the accesses never overlap.
-    oid_state: UnsafeCell<OidState>,
+    pub(super) oid_state: UnsafeCell<OidState>,
 }
 
 /// The OID path's state (see [`Adapter::oid_state`]).
 #[derive(Default)]
-struct OidState {
-    settings: general::Settings,
-    counters: general::Counters,
+pub(super) struct OidState {
+    pub(super) settings: general::Settings,
+    pub(super) counters: general::Counters,
+    /// Queue ↔ table entry ↔ message binding (VMQ on only); used by the VMQ OIDs.
+    pub(super) binder: Option<Binder>,
+    /// The VMQ control state (VMQ on only).
+    pub(super) vmq: Option<Vmq>,
+    /// A FREE_QUEUE waiting for its queue's NBLs (see `super::vmq`).
+    pub(super) pending_free: Option<PendingFree>,
 }
+
+/// A FREE_QUEUE that returned PENDING.
+pub(super) struct PendingFree {
+    /// The request, completed by the work item.
+    pub(super) request: NonNull<NDIS_OID_REQUEST>,
+    /// The queue being freed.
+    pub(super) queue_id: u32,
+    /// Its pool.
+    pub(super) pool: u8,
+}
+
+/// `Adapter::free_pending_pool` when no FREE_QUEUE waits.
+pub(super) const NO_POOL: u8 = u8::MAX;
 
 impl Registers for Adapter {
     fn read32(&self, offset: u32) -> u32 {
@@ -140,7 +190,7 @@ impl Registers for Adapter {
 }
 
 /// Busy-waits with KeStallExecutionProcessor, for the bounded polls of device bring-up.
-struct KernelStall;
+pub(super) struct KernelStall;
 
 impl crate::hw::Stall for KernelStall {
     fn stall_us(&self, microseconds: u32) {
@@ -157,7 +207,6 @@ impl Adapter {
             surprise_removed: AtomicBool::new(false),
             interrupt_handle: ptr::null_mut(),
             plan: unreadable_grant_plan(false),
-            binder: None,
             permanent_mac: [0; 6],
             pending_causes: AtomicU32::new(0),
             running: AtomicBool::new(false),
@@ -175,6 +224,8 @@ impl Adapter {
                 ReceivePath::new(7),
             ],
             vectors: VectorRoutes::new(),
+            free_pending_pool: AtomicU8::new(NO_POOL),
+            work_item: ptr::null_mut(),
             send: SendPath::new(),
             oid_state: UnsafeCell::new(OidState::default()),
         }
@@ -229,6 +280,26 @@ impl Adapter {
         }
     }
 
+    /// Queues the FREE_QUEUE work item once the queue being freed has all its NBLs back
+    /// (exactly once: whoever takes `free_pending_pool` back).
+    fn finish_free_queue_if_idle(&self) {
+        let pool = self.free_pending_pool.load(Ordering::Acquire);
+        let idle = self.receive.get(usize::from(pool)).is_some_and(|p| p.outstanding() == 0);
+        if idle && self.free_pending_pool.swap(NO_POOL, Ordering::AcqRel) == pool {
+            let context: PVOID = ptr::from_ref(self).cast_mut().cast();
+            // SAFETY: the adapter's work item, not queued (one FREE_QUEUE at a time, and this
+            // is its only queueing); the adapter outlives it (Halt cannot come while the OID
+            // is pending). <= DISPATCH_LEVEL.
+            unsafe {
+                NdisQueueIoWorkItem(
+                    self.work_item,
+                    Some(super::vmq::free_queue_work_item),
+                    context,
+                );
+            };
+        }
+    }
+
     /// Frames indicated on `pool`'s queue so far.
     #[must_use]
     pub fn frames_indicated(&self, pool: u8) -> u64 {
@@ -239,12 +310,6 @@ impl Adapter {
     #[must_use]
     pub const fn plan(&self) -> &InterruptPlan {
         &self.plan
-    }
-
-    /// The queue binder, when VMQ is on.
-    #[must_use]
-    pub const fn binder(&self) -> Option<&Binder> {
-        self.binder.as_ref()
     }
 
     /// The MAC address read from the EEPROM (or RAR0).
@@ -280,6 +345,12 @@ impl Adapter {
             // SAFETY: PASSIVE_LEVEL, no DPC runs (deregistered above) and the adapter is
             // paused (Halt) or never ran (Initialize failure), so NDIS holds no NBL.
             unsafe { path.destroy(this.miniport_handle, this, &KernelStall) };
+        }
+        if !self.work_item.is_null() {
+            // SAFETY: the work item NdisAllocateIoWorkItem returned; not queued (a FREE_QUEUE
+            // cannot be pending at Halt, and an Initialize failure never queued it).
+            unsafe { NdisFreeIoWorkItem(self.work_item) };
+            self.work_item = ptr::null_mut();
         }
         if !self.nbl_pool.is_null() {
             // SAFETY: the pool NdisAllocateNetBufferListPool returned; every NBL from it was
@@ -409,29 +480,10 @@ unsafe fn initialize(
         return status;
     }
 
-    // 5. Scatter-gather DMA (for the shared memory of the rings) and the receive NBL pool.
-    // SAFETY: inside Initialize, after the registration attributes, PASSIVE_LEVEL.
-    this.dma_handle = match unsafe { dma::register_sg_dma(handle, MAX_FRAME_BYTES) } {
-        Ok(dma_handle) => dma_handle,
-        Err(status) => return status,
-    };
-    let pool_parameters = NET_BUFFER_LIST_POOL_PARAMETERS {
-        Header: NDIS_OBJECT_HEADER::new(
-            NDIS_OBJECT_TYPE_DEFAULT,
-            NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-            NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-        ),
-        ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
-        fAllocateNetBuffer: 1,
-        ContextSize: 0,
-        PoolTag: tags::RX,
-        DataSize: 0,
-        Flags: 0,
-    };
-    // SAFETY: the parameters live on this frame; PASSIVE_LEVEL.
-    this.nbl_pool = unsafe { NdisAllocateNetBufferListPool(handle, &raw const pool_parameters) };
-    if this.nbl_pool.is_null() {
-        return NDIS_STATUS_RESOURCES;
+    // 5. Scatter-gather DMA (for the shared memory of the rings), the receive NBL pool and the
+    // FREE_QUEUE work item.
+    if let Err(status) = allocate_dma_and_pools(this) {
+        return status;
     }
 
     // 6. Interrupts, then the plan built from what PnP granted.
@@ -459,7 +511,15 @@ unsafe fn initialize(
     if let Err(status) = route_interrupts(this) {
         return status;
     }
-    this.binder = this.plan.binder().and_then(Result::ok);
+    let oid_state = this.oid_state.get_mut();
+    oid_state.binder = this.plan.binder().and_then(Result::ok);
+    if oid_state.binder.is_some() {
+        oid_state.vmq = Some(Vmq::new(VmqConfig {
+            queues: this.plan.vmq_queues,
+            vlan_filtering: VmqHardware::IGB_82576.vlan_filtering,
+            adapter_mac: this.permanent_mac,
+        }));
+    }
 
     // 7. Hardware-assist attributes: the receive-filter capabilities (with MSI-X support).
     let mut hardware = hardware_capabilities(VmqHardware::IGB_82576);
@@ -482,6 +542,38 @@ unsafe fn initialize(
     NDIS_STATUS_SUCCESS
 }
 
+/// Initialize step 5: SG DMA registration, the NBL pool, the work item. What was allocated
+/// stays recorded in the adapter for `release_resources`.
+fn allocate_dma_and_pools(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
+    let handle = this.miniport_handle;
+    // SAFETY: called from Initialize, after the registration attributes, at PASSIVE_LEVEL.
+    this.dma_handle = unsafe { dma::register_sg_dma(handle, MAX_FRAME_BYTES) }?;
+    let pool_parameters = NET_BUFFER_LIST_POOL_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+            NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+        ),
+        ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
+        fAllocateNetBuffer: 1,
+        ContextSize: 0,
+        PoolTag: tags::RX,
+        DataSize: 0,
+        Flags: 0,
+    };
+    // SAFETY: the parameters live on this frame; PASSIVE_LEVEL.
+    this.nbl_pool = unsafe { NdisAllocateNetBufferListPool(handle, &raw const pool_parameters) };
+    if this.nbl_pool.is_null() {
+        return Err(NDIS_STATUS_RESOURCES);
+    }
+    // SAFETY: the adapter handle, PASSIVE_LEVEL.
+    this.work_item = unsafe { NdisAllocateIoWorkItem(handle) };
+    if this.work_item.is_null() {
+        return Err(NDIS_STATUS_RESOURCES);
+    }
+    Ok(())
+}
+
 /// VMDq with the default pool, the default queue's receive path, and its interrupt route.
 fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     let not_ready = |_| NDIS_STATUS_ADAPTER_NOT_READY;
@@ -499,6 +591,13 @@ fn configure_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
     // SAFETY: as above.
     unsafe { this.send.create(this.miniport_handle, &*this, &KernelStall) }?;
     route_default_queue(this)?;
+    // The VM pools' registers as the VMQ model wants them with no queue (VMOLR of pools 1..=7).
+    if let Some(vmq) = this.oid_state.get_mut().vmq.as_ref() {
+        let initial = crate::vmq::image::HardwareImage::AFTER_CONFIGURE_VMDQ;
+        for change in initial.diff(&vmq.hardware()) {
+            change.apply(&*this).map_err(|_| NDIS_STATUS_ADAPTER_NOT_READY)?;
+        }
+    }
     // Nothing is received until a protocol sets a packet filter.
     apply_receive_settings(this, &general::Settings::default());
     Ok(())
@@ -558,7 +657,7 @@ fn route_default_queue(this: &mut Adapter) -> Result<(), NDIS_STATUS> {
         return Ok(());
     }
     let rx = serves_rx(DEFAULT_POOL);
-    let Some(binder) = this.binder.as_mut() else {
+    let Some(binder) = this.oid_state.get_mut().binder.as_mut() else {
         // VMQ off: one entry for everything.
         igb::route_rx_queue(&*this, DEFAULT_POOL, Some(plan.other_entry)).map_err(not_ready)?;
         igb::route_tx_queue(&*this, 0, Some(plan.other_entry)).map_err(not_ready)?;
@@ -704,9 +803,9 @@ fn general_attributes(mac: [u8; 6], link: LinkState) -> NDIS_MINIPORT_ADAPTER_GE
     general.IfConnectorPresent = 1;
     general.SupportedPauseFunctions = NdisPauseFunctionsUnsupported;
     // NDIS copies the list; it only reads it (the pointer type is C's non-const PNDIS_OID).
-    general.SupportedOidList = general::SUPPORTED_OIDS.as_ptr().cast_mut();
+    general.SupportedOidList = SUPPORTED_OIDS.as_ptr().cast_mut();
     general.SupportedOidListLength =
-        u32::try_from(core::mem::size_of_val(general::SUPPORTED_OIDS)).unwrap_or(0);
+        u32::try_from(core::mem::size_of_val(&SUPPORTED_OIDS)).unwrap_or(0);
     general.SupportedStatistics = general::SUPPORTED_STATISTICS;
     general.MaxMulticastListSize = u32::try_from(general::MAXIMUM_MULTICAST_LIST).unwrap_or(0);
     general
@@ -1137,14 +1236,41 @@ pub unsafe extern "system" fn miniport_oid_request(
             // SAFETY: NDIS guarantees InformationBufferLength readable bytes at
             // InformationBuffer for a set (or a NULL buffer with length 0).
             let input = unsafe { buffer(set.InformationBuffer, set.InformationBufferLength) };
-            let outcome = general::set(set.Oid, input, &mut state.settings);
-            if matches!(outcome, crate::oid::Outcome::Done { .. }) {
-                apply_receive_settings(adapter, &state.settings);
-            }
-            set.BytesRead = outcome.bytes();
-            set.BytesNeeded = outcome.needed();
+            let handle = NonNull::from(&mut *request);
+            let answer =
+                super::vmq::set(adapter, state, handle, set.Oid, input).unwrap_or_else(|| {
+                    let outcome = general::set(set.Oid, input, &mut state.settings);
+                    if matches!(outcome, crate::oid::Outcome::Done { .. }) {
+                        apply_receive_settings(adapter, &state.settings);
+                    }
+                    super::vmq::Answer::general(outcome)
+                });
+            set.BytesRead = answer.read;
+            set.BytesNeeded = answer.needed;
             request.DATA.SET_INFORMATION = set;
-            outcome.status(true)
+            answer.status
+        }
+        crate::ndis::NdisRequestMethod => {
+            // SAFETY: for a method the DATA union holds METHOD_INFORMATION.
+            let mut method = unsafe { request.DATA.METHOD_INFORMATION };
+            let length = method.InputBufferLength.max(method.OutputBufferLength);
+            // SAFETY: NDIS guarantees a buffer of max(input, output) bytes for a method: the
+            // input is read from it and the output written back in place.
+            let bytes = unsafe { buffer_mut(method.InformationBuffer, length) };
+            // The VMQ methods answer with the structure they were given, in place: a request is
+            // read from, and answered within, the bytes that are both input and output room,
+            // so a short output buffer is refused before anything is done.
+            let usable = method.InputBufferLength.min(method.OutputBufferLength);
+            let usable = usize::try_from(usable).unwrap_or(0).min(bytes.len());
+            let in_out = bytes.get_mut(..usable).unwrap_or_default();
+            let Some(answer) = super::vmq::method(adapter, state, method.Oid, in_out) else {
+                return NDIS_STATUS_NOT_SUPPORTED;
+            };
+            method.BytesRead = answer.read;
+            method.BytesWritten = answer.written;
+            method.BytesNeeded = answer.needed;
+            request.DATA.METHOD_INFORMATION = method;
+            answer.status
         }
         _ => NDIS_STATUS_NOT_SUPPORTED,
     }
@@ -1233,6 +1359,7 @@ pub unsafe extern "system" fn miniport_return_net_buffer_lists(
     // SAFETY: forwarded contract.
     let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
     receive::return_nbls(&adapter.receive, net_buffer_lists);
+    adapter.finish_free_queue_if_idle();
     adapter.complete_pause_if_idle();
 }
 

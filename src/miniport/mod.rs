@@ -11,8 +11,10 @@ pub mod dma;
 pub mod driver;
 pub mod msix;
 pub mod pnp;
+mod queue_interrupts;
 pub mod receive;
 pub mod send;
+mod vmq;
 
 use core::ptr::NonNull;
 

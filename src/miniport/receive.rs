@@ -328,6 +328,24 @@ impl ReceivePath {
         unsafe { resources.release(miniport) };
     }
 
+    /// Stops the ring's DMA (FREE_QUEUE step 1): waits until no DPC owns the queue, then
+    /// disables the ring (RXDCTL, bounded poll). Frames already written back stay until the
+    /// path is destroyed. PASSIVE_LEVEL.
+    pub fn stop_dma(&self, regs: &impl Registers, stall: &impl Stall) {
+        // A DPC that owns the queue finishes its pass in microseconds; one that comes while
+        // this caller owns it leaves a request and goes (it never spins).
+        while self.claim.is_claimed() || !self.claim.try_begin() {
+            stall.stall_us(10);
+        }
+        // SAFETY: this caller owns the claim, so nobody else touches the resources.
+        let resources = unsafe { &mut *self.resources.get() };
+        if let Some(queue) = resources.queue.as_mut() {
+            // A device that is gone writes nothing more either way.
+            let _ = queue.ring_mut().disable(regs, stall);
+        }
+        while !self.claim.finish() {}
+    }
+
     /// NDIS gave `nbl` back: queue it for the owner. Any IRQL <= DISPATCH_LEVEL, any
     /// processor, concurrently with everything else.
     fn push_returned(&self, nbl: NonNull<NET_BUFFER_LIST>) {

@@ -15,10 +15,10 @@
 //! An MSI-X grant of one message is served by MSI-X mode with everything routed to entry 0.
 
 use super::regs::{
-    EIAC, EIMC, EIMS, EITR, GPIE, GPIE_MSIX_MODE, GPIE_NSICR, GPIE_PBA, IAM, ICR, ICR_INT_ASSERTED,
-    ICR_LSC, ICR_RXDMT0, ICR_RXDW, ICR_RXO, ICR_TXDW, IMC, IMS, IVAR_HIGH_QUEUE_SHIFT, IVAR_MISC,
-    IVAR_MISC_OTHER_SHIFT, IVAR_RX_SHIFT, IVAR_TX_SHIFT, IVAR_VALID, IVAR0, NUM_QUEUES,
-    NUM_VECTORS, STATUS,
+    EIAC, EICS, EIMC, EIMS, EITR, GPIE, GPIE_MSIX_MODE, GPIE_NSICR, GPIE_PBA, IAM, ICR,
+    ICR_INT_ASSERTED, ICR_LSC, ICR_RXDMT0, ICR_RXDW, ICR_RXO, ICR_TXDW, IMC, IMS,
+    IVAR_HIGH_QUEUE_SHIFT, IVAR_MISC, IVAR_MISC_OTHER_SHIFT, IVAR_RX_SHIFT, IVAR_TX_SHIFT,
+    IVAR_VALID, IVAR0, NUM_QUEUES, NUM_VECTORS, STATUS,
 };
 use super::{ALL_ONES, IgbError, Registers, read_live};
 
@@ -219,6 +219,13 @@ pub fn mask_entries(regs: &impl Registers, entries: u32) {
 /// once, igb-qemu §6): what a DPC does when its work is done.
 pub fn unmask_entries(regs: &impl Registers, entries: u32) {
     regs.write32(EIMS, entries & ALL_VECTORS);
+}
+
+/// Raises the entries in `entries` by software (EICS): each unmasked one sends its message at
+/// once, as if its queue had completed a descriptor (igb-qemu §6). Used after an entry was
+/// re-pointed, so that a cause latched while it was masked is serviced on the new processor.
+pub fn trigger_entries(regs: &impl Registers, entries: u32) {
+    regs.write32(EICS, entries & ALL_VECTORS);
 }
 
 /// Sets entry `entry`'s interrupt throttle: EITR = `interval` (0: every cause interrupts at

@@ -73,7 +73,7 @@ pub use interrupts::{
     Causes, MSIX_OTHER_CAUSES, OtherCauses, SINGLE_VECTOR_CAUSES, configure_msix,
     configure_single_vector, disable_all_interrupts, disable_entry, enable_entry,
     line_interrupt_causes, mask_entries, other_causes, route_rx_queue, route_tx_queue,
-    set_throttle, unmask_entries, unmask_single_vector,
+    set_throttle, trigger_entries, unmask_entries, unmask_single_vector,
 };
 pub use rx::{
     DESCRIPTOR_SIZE, ERR_FRAME_MASK, ERR_IPE, ERR_L4E, MAX_BUFFERS, MAX_DESCRIPTORS,
