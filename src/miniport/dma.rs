@@ -71,6 +71,8 @@ unsafe extern "system" fn process_sg_list(
 #[derive(Debug)]
 pub(crate) struct SharedBlock {
     allocation: NDIS_HANDLE,
+    /// The `SharedMemoryHandle` NDIS returned, for `NET_BUFFER_SHARED_MEMORY`.
+    shared_memory_handle: NDIS_HANDLE,
     virtual_address: NonNull<u8>,
     physical: u64,
     length: u32,
@@ -118,12 +120,24 @@ impl SharedBlock {
             .filter(|_| list.NumberOfElements == 1 && element.Length >= length)
             .zip(u64::try_from(element.Address).ok());
         if let Some((virtual_address, physical)) = block {
-            return Ok(Self { allocation, virtual_address, physical, length });
+            let shared_memory_handle = parameters.SharedMemoryHandle;
+            return Ok(Self {
+                allocation,
+                shared_memory_handle,
+                virtual_address,
+                physical,
+                length,
+            });
         }
         // Not one contiguous range as asked: unusable for a descriptor ring.
         // SAFETY: the allocation just made, freed once, at PASSIVE_LEVEL.
         unsafe { NdisFreeSharedMemory(miniport, allocation) };
         Err(NDIS_STATUS_RESOURCES)
+    }
+
+    /// The `SharedMemoryHandle` of the block (for `NET_BUFFER_SHARED_MEMORY`).
+    pub(crate) fn shared_memory_handle(&self) -> NDIS_HANDLE {
+        self.shared_memory_handle
     }
 
     /// The block as DMA memory for the rings.

@@ -27,8 +27,9 @@ use crate::hw::igb::{self, RxCompletion, RxRing};
 use crate::hw::{Registers, Stall};
 use crate::ndis::{
     Ieee8021QNetBufferListInfo, MDL, NDIS_HANDLE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
-    NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS,
-    NDIS_STATUS_RESOURCES, NET_BUFFER_DATA_LENGTH, NET_BUFFER_LIST, NdisAllocateMdl,
+    NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID,
+    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_RESOURCES, NET_BUFFER_DATA_LENGTH,
+    NET_BUFFER_LIST, NET_BUFFER_SHARED_MEMORY, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeMdl, NdisFreeNetBufferList,
     NdisMIndicateReceiveNetBufferLists, NetBufferListFilteringInfo, filtering_info_value,
     ieee8021q_info_value,
@@ -70,6 +71,9 @@ pub enum PassMode {
 struct Resources {
     queue: Option<ReceiveQueue<'static>>,
     nbls: Option<PoolArray<*mut NET_BUFFER_LIST>>,
+    /// A VM queue's `NET_BUFFER_SHARED_MEMORY` per buffer (spec §2.4); none for the default
+    /// queue.
+    shared_infos: Option<PoolArray<NET_BUFFER_SHARED_MEMORY>>,
     mdls: Option<PoolArray<*mut MDL>>,
     slots: Option<PoolArray<u16>>,
     descriptors: Option<SharedBlock>,
@@ -77,8 +81,15 @@ struct Resources {
 }
 
 impl Resources {
-    const NONE: Self =
-        Self { queue: None, nbls: None, mdls: None, slots: None, descriptors: None, buffers: None };
+    const NONE: Self = Self {
+        queue: None,
+        nbls: None,
+        shared_infos: None,
+        mdls: None,
+        slots: None,
+        descriptors: None,
+        buffers: None,
+    };
 
     /// Frees everything, in reverse order of creation.
     ///
@@ -95,6 +106,10 @@ impl Resources {
             }
             // SAFETY: no slice of the array is in use.
             unsafe { nbls.free() };
+        }
+        if let Some(infos) = self.shared_infos.take() {
+            // SAFETY: the NBLs that pointed at the entries were freed above.
+            unsafe { infos.free() };
         }
         if let Some(mdls) = self.mdls.take() {
             for mdl in mdls.as_slice().iter().copied().filter(|m| !m.is_null()) {
@@ -248,6 +263,7 @@ impl ReceivePath {
         // SAFETY: as above.
         let buffers =
             r.buffers.insert(unsafe { SharedBlock::allocate(miniport, buffer_bytes, queue_id) }?);
+        let buffers_handle = buffers.shared_memory_handle();
         let count = usize::from(RX_BUFFERS);
         // SAFETY: null pointers and zero integers are valid all-zero values.
         let slots = r.slots.insert(
@@ -303,10 +319,57 @@ impl ReceivePath {
             list.MiniportReserved[0] = nbl_tag(self.pool, buffer) as *mut _;
             list.SourceHandle = miniport;
         }
+        if queue_id != 0 {
+            // SAFETY: forwarded contract; the NBLs were just built.
+            unsafe { Self::describe_shared_memory(r, miniport, buffers_handle) }?;
+        }
         let ledger = BufferLedger::new(ring.buffer_count(), ring.count())
             .map_err(|_| NDIS_STATUS_RESOURCES)?;
         let queue = r.queue.insert(ReceiveQueue::new(ring, ledger));
         queue.ring_mut().enable(regs, stall).map_err(|_| NDIS_STATUS_RESOURCES)?;
+        Ok(())
+    }
+
+    /// Gives every NET_BUFFER of a VM queue its `NET_BUFFER_SHARED_MEMORY` (one segment: the
+    /// buffer's offset and size in the queue's shared memory), set once: NDIS takes the packet
+    /// bounds from the NB's offset and length (spec §2.4).
+    ///
+    /// # Safety
+    /// PASSIVE_LEVEL during `build`: the NBLs are this path's and not indicated.
+    unsafe fn describe_shared_memory(
+        r: &mut Resources,
+        miniport: NDIS_HANDLE,
+        handle: NDIS_HANDLE,
+    ) -> Result<(), NDIS_STATUS> {
+        let count = usize::from(RX_BUFFERS);
+        // SAFETY: all-zero is a valid NET_BUFFER_SHARED_MEMORY (null pointers, zero sizes).
+        let infos =
+            unsafe { PoolArray::<NET_BUFFER_SHARED_MEMORY>::zeroed(miniport, count, tags::RX) };
+        let infos = r.shared_infos.insert(infos.ok_or(NDIS_STATUS_RESOURCES)?);
+        let nbls = r.nbls.as_ref().ok_or(NDIS_STATUS_RESOURCES)?;
+        let first = infos.as_mut_slice().as_mut_ptr();
+        for (buffer, nbl) in (0u32..).zip(nbls.as_slice()) {
+            let info = first.wrapping_add(buffer as usize);
+            let entry = NET_BUFFER_SHARED_MEMORY {
+                NextSharedMemorySegment: ptr::null_mut(),
+                SharedMemoryFlags: 0,
+                SharedMemoryHandle: handle,
+                SharedMemoryOffset: buffer * RX_BUFFER_SIZE,
+                SharedMemoryLength: RX_BUFFER_SIZE,
+            };
+            // SAFETY: `info` is element `buffer` of the array (the NBL table has as many
+            // entries as the array), exclusively owned here.
+            unsafe { info.write(entry) };
+            let Some(nbl) = NonNull::new(*nbl) else { return Err(NDIS_STATUS_RESOURCES) };
+            // SAFETY: an NBL this path allocated, not indicated yet.
+            let nb = unsafe { (*nbl.as_ptr()).FirstNetBuffer };
+            let Some(nb) = NonNull::new(nb) else { return Err(NDIS_STATUS_RESOURCES) };
+            // SAFETY: the NBL's own NET_BUFFER, exclusively this path's; the array it points
+            // to outlives it (freed after the NBLs).
+            let buffer = unsafe { &mut *nb.as_ptr() };
+            // Writing a union field is safe; NDIS reads the member the flag names.
+            buffer.SharedMemoryInfoOrSg = NET_BUFFER_SHARED_MEMORY_OR_SG { SharedMemoryInfo: info };
+        }
         Ok(())
     }
 
@@ -508,6 +571,10 @@ impl ReceiveSink for NdisSink<'_> {
             return;
         }
         let mut flags = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL | NDIS_RECEIVE_FLAGS_SINGLE_QUEUE;
+        if self.queue_id != 0 {
+            // A VM queue's buffers are its shared memory, described in each NB (spec §2.4).
+            flags |= NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID;
+        }
         if lend {
             self.outstanding.fetch_add(count, Ordering::AcqRel);
         } else {
