@@ -29,7 +29,7 @@ use crate::ndis::{
     Ieee8021QNetBufferListInfo, MDL, NDIS_HANDLE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
     NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID,
     NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_RESOURCES, NET_BUFFER_DATA_LENGTH,
-    NET_BUFFER_LIST, NET_BUFFER_SHARED_MEMORY, NdisAllocateMdl,
+    NET_BUFFER_LIST, NET_BUFFER_SHARED_MEMORY, NET_BUFFER_SHARED_MEMORY_OR_SG, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeMdl, NdisFreeNetBufferList,
     NdisMIndicateReceiveNetBufferLists, NetBufferListFilteringInfo, filtering_info_value,
     ieee8021q_info_value,
