@@ -962,9 +962,8 @@ fn unmask(adapter: &Adapter, route: MessageRoute) {
     }
 }
 
-/// Indicates the link state the device reports now.
-fn indicate_link_state(adapter: &Adapter) {
-    let mut state = link_state(igb::link_state(adapter).unwrap_or(LinkState::DOWN));
+/// NdisMIndicateStatusEx with `code` and `buffer` (spec §2.5's header and fields).
+pub(super) fn indicate_status<T>(adapter: &Adapter, code: NDIS_STATUS, buffer: &mut T) {
     let indication = NDIS_STATUS_INDICATION {
         Header: NDIS_OBJECT_HEADER::new(
             NDIS_OBJECT_TYPE_STATUS_INDICATION,
@@ -973,17 +972,23 @@ fn indicate_link_state(adapter: &Adapter) {
         ),
         SourceHandle: adapter.miniport_handle,
         PortNumber: 0,
-        StatusCode: NDIS_STATUS_LINK_STATE,
+        StatusCode: code,
         Flags: 0,
         DestinationHandle: ptr::null_mut(),
         RequestId: ptr::null_mut(),
-        StatusBuffer: ptr::from_mut(&mut state).cast(),
-        StatusBufferSize: u32::from(NDIS_SIZEOF_LINK_STATE_REVISION_1),
+        StatusBuffer: ptr::from_mut(buffer).cast(),
+        StatusBufferSize: u32::try_from(size_of::<T>()).unwrap_or(0),
         Guid: crate::ndis::GUID::default(),
         NdisReserved: [ptr::null_mut(); 4],
     };
-    // SAFETY: the indication and its buffer live on this frame; DISPATCH_LEVEL is allowed.
+    // SAFETY: the indication and its buffer live for the call; <= DISPATCH_LEVEL.
     unsafe { NdisMIndicateStatusEx(adapter.miniport_handle, &raw const indication) };
+}
+
+/// Indicates the link state the device reports now.
+fn indicate_link_state(adapter: &Adapter) {
+    let mut state = link_state(igb::link_state(adapter).unwrap_or(LinkState::DOWN));
+    indicate_status(adapter, NDIS_STATUS_LINK_STATE, &mut state);
 }
 
 /// The DPC's work for one vector: a link change, then a receive batch on each pool the vector

@@ -17,18 +17,16 @@
 //!    memory, unbinds the queue's interrupt, forgets the queue, and completes the OID with
 //!    SUCCESS — the only status the verifier allows besides PENDING.
 
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use super::adapter::{Adapter, KernelStall, OidState, PendingFree};
 use super::queue_interrupts;
 use crate::ndis::{
-    NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION,
-    NDIS_OID_REQUEST, NDIS_RECEIVE_QUEUE_PARAMETERS_PROCESSOR_AFFINITY_CHANGED,
-    NDIS_RECEIVE_QUEUE_STATE, NDIS_SIZEOF_STATUS_INDICATION_REVISION_1, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_INVALID_PARAMETER,
-    NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PENDING, NDIS_STATUS_RECEIVE_QUEUE_STATE,
-    NDIS_STATUS_SUCCESS, NdisMIndicateStatusEx, NdisMOidRequestComplete,
+    NDIS_HANDLE, NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OID_REQUEST,
+    NDIS_RECEIVE_QUEUE_PARAMETERS_PROCESSOR_AFFINITY_CHANGED, NDIS_RECEIVE_QUEUE_STATE,
+    NDIS_STATUS, NDIS_STATUS_INVALID_PARAMETER, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PENDING,
+    NDIS_STATUS_RECEIVE_QUEUE_STATE, NDIS_STATUS_SUCCESS, NdisMOidRequestComplete,
     NdisReceiveQueueOperationalStateDmaStopped, OID_RECEIVE_FILTER_ALLOCATE_QUEUE,
     OID_RECEIVE_FILTER_CLEAR_FILTER, OID_RECEIVE_FILTER_FREE_QUEUE,
     OID_RECEIVE_FILTER_GLOBAL_PARAMETERS, OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE,
@@ -354,25 +352,7 @@ fn indicate_dma_stopped(adapter: &Adapter, queue_id: u32) {
         QueueId: queue_id,
         QueueState: NdisReceiveQueueOperationalStateDmaStopped,
     };
-    let indication = NDIS_STATUS_INDICATION {
-        Header: NDIS_OBJECT_HEADER::new(
-            NDIS_OBJECT_TYPE_STATUS_INDICATION,
-            NDIS_STATUS_INDICATION_REVISION_1,
-            NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
-        ),
-        SourceHandle: adapter.miniport_handle,
-        PortNumber: 0,
-        StatusCode: NDIS_STATUS_RECEIVE_QUEUE_STATE,
-        Flags: 0,
-        DestinationHandle: ptr::null_mut(),
-        RequestId: ptr::null_mut(),
-        StatusBuffer: ptr::from_mut(&mut queue_state).cast(),
-        StatusBufferSize: u32::from(QUEUE_STATE_SIZE),
-        Guid: crate::ndis::GUID::default(),
-        NdisReserved: [ptr::null_mut(); 4],
-    };
-    // SAFETY: the indication and its buffer live on this frame; PASSIVE_LEVEL.
-    unsafe { NdisMIndicateStatusEx(adapter.miniport_handle, &raw const indication) };
+    super::adapter::indicate_status(adapter, NDIS_STATUS_RECEIVE_QUEUE_STATE, &mut queue_state);
 }
 
 /// The adapter's work item: finishes a pending FREE_QUEUE at PASSIVE_LEVEL and completes it.
