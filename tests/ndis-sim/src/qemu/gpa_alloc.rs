@@ -2,9 +2,14 @@
 //! packet buffers, MSI-X mailboxes). Allocations are page-aligned and page-granular, and every
 //! outstanding allocation is tracked with a tag so that a test can check for leaks.
 //!
+//! A freed range can also be put in **quarantine** instead of being freed
+//! ([`GpaAllocator::quarantine`]): it is neither outstanding nor free, so no allocation gets
+//! it, until [`GpaAllocator::release`] frees it. The simulator quarantines the shared memory a
+//! driver frees, to watch whether the device still writes into it.
+//!
 //! It is pure bookkeeping; it does not touch guest RAM.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::error::{Error, Result};
 
@@ -51,6 +56,8 @@ pub struct GpaAllocator {
     free: BTreeMap<u64, u64>,
     /// Outstanding allocations by start address: (length, tag).
     live: BTreeMap<u64, (u64, &'static str)>,
+    /// Quarantined ranges (freed by their user, not yet free for reuse), oldest first.
+    quarantined: VecDeque<Allocation>,
 }
 
 impl GpaAllocator {
@@ -65,6 +72,7 @@ impl GpaAllocator {
             window: GpaRange { gpa: start, len: end - start },
             free: BTreeMap::from([(start, end - start)]),
             live: BTreeMap::new(),
+            quarantined: VecDeque::new(),
         })
     }
 
@@ -98,11 +106,24 @@ impl GpaAllocator {
 
     /// Returns a range obtained from [`alloc`](Self::alloc); it must match exactly.
     pub fn free(&mut self, range: GpaRange) -> Result<()> {
+        self.take_live(range)?;
+        self.insert_free(range);
+        Ok(())
+    }
+
+    /// Takes the outstanding allocation `range` (exactly) out of the live set.
+    fn take_live(&mut self, range: GpaRange) -> Result<&'static str> {
         match self.live.get(&range.gpa) {
-            Some(&(len, _)) if len == range.len => {}
-            _ => return Err(Error::NotAllocated { gpa: range.gpa, len: range.len }),
+            Some(&(len, tag)) if len == range.len => {
+                self.live.remove(&range.gpa);
+                Ok(tag)
+            }
+            _ => Err(Error::NotAllocated { gpa: range.gpa, len: range.len }),
         }
-        self.live.remove(&range.gpa);
+    }
+
+    /// Adds `range` to the free ranges, merged with its neighbours.
+    fn insert_free(&mut self, range: GpaRange) {
         let mut start = range.gpa;
         let mut len = range.len;
         // Merge with the free range just below, if it ends where this one starts.
@@ -118,10 +139,43 @@ impl GpaAllocator {
             len += above_len;
         }
         self.free.insert(start, len);
+    }
+
+    /// Puts the outstanding allocation `range` (exactly as [`alloc`](Self::alloc) returned it)
+    /// in quarantine: it is no longer outstanding, and no allocation gets it until
+    /// [`release`](Self::release).
+    pub fn quarantine(&mut self, range: GpaRange) -> Result<()> {
+        let tag = self.take_live(range)?;
+        self.quarantined.push_back(Allocation { range, tag });
         Ok(())
     }
 
-    /// All outstanding allocations, lowest address first.
+    /// Frees the quarantined `range` (exactly as it was quarantined).
+    pub fn release(&mut self, range: GpaRange) -> Result<()> {
+        let index = self
+            .quarantined
+            .iter()
+            .position(|q| q.range == range)
+            .ok_or(Error::NotAllocated { gpa: range.gpa, len: range.len })?;
+        self.quarantined.remove(index);
+        self.insert_free(range);
+        Ok(())
+    }
+
+    /// The quarantined ranges, oldest first.
+    #[must_use]
+    pub fn quarantined(&self) -> Vec<Allocation> {
+        self.quarantined.iter().copied().collect()
+    }
+
+    /// Total bytes in quarantine.
+    #[must_use]
+    pub fn quarantined_bytes(&self) -> u64 {
+        self.quarantined.iter().map(|q| q.range.len).sum()
+    }
+
+    /// All outstanding allocations, lowest address first (quarantined ranges are not
+    /// outstanding).
     #[must_use]
     pub fn outstanding(&self) -> Vec<Allocation> {
         self.live
@@ -130,7 +184,7 @@ impl GpaAllocator {
             .collect()
     }
 
-    /// Total bytes currently allocated.
+    /// Total bytes currently allocated (not counting the quarantine).
     #[must_use]
     pub fn allocated_bytes(&self) -> u64 {
         self.live.values().map(|&(len, _)| len).sum()
@@ -224,5 +278,36 @@ mod tests {
         assert!(matches!(a.alloc(u64::MAX, "huge"), Err(Error::InvalidArgument(_))));
         assert!(GpaAllocator::new(START + 1, START + PAGE_SIZE).is_err());
         assert!(GpaAllocator::new(START, START).is_err());
+    }
+
+    #[test]
+    fn quarantined_ranges_are_neither_outstanding_nor_reused_until_released() {
+        let mut a = allocator(4);
+        let r1 = a.alloc(PAGE_SIZE, "one").unwrap();
+        let r2 = a.alloc(2 * PAGE_SIZE, "two").unwrap();
+        a.quarantine(r1).unwrap();
+        a.quarantine(r2).unwrap();
+        assert!(a.outstanding().is_empty());
+        assert_eq!(a.allocated_bytes(), 0);
+        assert_eq!(a.quarantined_bytes(), 3 * PAGE_SIZE);
+        let tags: Vec<_> = a.quarantined().iter().map(|q| (q.range, q.tag)).collect();
+        assert_eq!(tags, [(r1, "one"), (r2, "two")], "oldest first");
+        // Only the one page never handed out is free.
+        let r3 = a.alloc(PAGE_SIZE, "three").unwrap();
+        assert_eq!(r3.gpa, START + 3 * PAGE_SIZE);
+        assert!(matches!(a.alloc(1, "full"), Err(Error::OutOfGuestMemory { .. })));
+        // Neither freeable nor quarantinable twice; release needs the exact range.
+        assert!(matches!(a.free(r1), Err(Error::NotAllocated { .. })));
+        assert!(matches!(a.quarantine(r1), Err(Error::NotAllocated { .. })));
+        assert!(matches!(
+            a.release(GpaRange { gpa: r2.gpa, len: PAGE_SIZE }),
+            Err(Error::NotAllocated { .. })
+        ));
+        assert!(matches!(a.release(r3), Err(Error::NotAllocated { .. })), "r3 is live");
+        a.release(r1).unwrap();
+        assert_eq!(a.alloc(PAGE_SIZE, "again").unwrap(), r1);
+        a.release(r2).unwrap();
+        assert!(a.quarantined().is_empty());
+        assert_eq!(a.largest_free(), 2 * PAGE_SIZE, "released ranges merge with free ones");
     }
 }

@@ -157,6 +157,21 @@ impl GuestRam {
         Ok(())
     }
 
+    /// Whether the `expected.len()` bytes at `gpa` are `expected`: one `memcmp` over the
+    /// mapping, without copying (cheap enough to watch megabytes after every interrupt).
+    pub fn equals(&self, gpa: u64, expected: &[u8]) -> Result<bool> {
+        let offset = self.offset_of(gpa, expected.len())?;
+        fence(Ordering::Acquire);
+        // SAFETY: offset_of checked that [offset, offset+len) lies inside the live mapping, and
+        // `expected` is a distinct Rust buffer of len bytes; memcmp only reads both and makes
+        // no reference into the mapping. A concurrent device write can only make the answer
+        // stale, as with `read`.
+        let order = unsafe {
+            libc::memcmp(self.ptr_at(offset).cast(), expected.as_ptr().cast(), expected.len())
+        };
+        Ok(order == 0)
+    }
+
     /// Sets `len` bytes at `gpa` to `byte`.
     pub fn fill(&self, gpa: u64, len: u64, byte: u8) -> Result<()> {
         let len = usize::try_from(len).map_err(|_| Error::GuestRamOutOfRange {
@@ -316,6 +331,10 @@ mod tests {
         assert_eq!(ram.read_vec(0x10_0100, 16).unwrap(), [0x5A; 16]);
         assert_eq!(ram.swap_u32(0x10_0000, 0).unwrap(), 0x1122_3344);
         assert_eq!(ram.read_u32(0x10_0000).unwrap(), 0);
+        assert!(ram.equals(0x10_0100, &[0x5A; 16]).unwrap());
+        assert!(!ram.equals(0x10_0100, &[0x5A; 17]).unwrap(), "one byte more differs");
+        assert!(ram.equals(0x10_0100, &[]).unwrap());
+        assert!(ram.equals(ram.size(), &[1]).is_err(), "bounds-checked");
     }
 
     #[test]

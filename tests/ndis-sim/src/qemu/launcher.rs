@@ -505,10 +505,28 @@ impl Qemu {
         self.dma.lock().unwrap_or_else(PoisonError::into_inner).free(range)
     }
 
-    /// Outstanding DMA allocations, for leak checks.
+    /// Outstanding DMA allocations, for leak checks (quarantined ranges are not outstanding).
     #[must_use]
     pub fn dma_outstanding(&self) -> Vec<Allocation> {
         self.dma.lock().unwrap_or_else(PoisonError::into_inner).outstanding()
+    }
+
+    /// Puts memory from [`dma_alloc`](Self::dma_alloc) in quarantine instead of freeing it: no
+    /// allocation gets it until [`dma_release`](Self::dma_release) (see
+    /// [`GpaAllocator::quarantine`]).
+    pub fn dma_quarantine(&self, range: GpaRange) -> Result<()> {
+        self.dma.lock().unwrap_or_else(PoisonError::into_inner).quarantine(range)
+    }
+
+    /// Frees a range [`dma_quarantine`](Self::dma_quarantine) quarantined.
+    pub fn dma_release(&self, range: GpaRange) -> Result<()> {
+        self.dma.lock().unwrap_or_else(PoisonError::into_inner).release(range)
+    }
+
+    /// The quarantined DMA ranges, oldest first.
+    #[must_use]
+    pub fn dma_quarantined(&self) -> Vec<Allocation> {
+        self.dma.lock().unwrap_or_else(PoisonError::into_inner).quarantined()
     }
 
     fn netdev(&self) -> Result<&Netdev> {

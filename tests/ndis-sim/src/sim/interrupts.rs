@@ -235,6 +235,9 @@ impl Sim {
     /// the last write, so two writes of one message between polls are one delivery, as two
     /// edges of a latched interrupt can be); a line-based interrupt is the device's INTx
     /// level on the IOAPIC (qtest `irq_intercept_in`).
+    ///
+    /// After each delivery (and once at the end when nothing was delivered) the freed shared
+    /// memory in quarantine is checked ([`Sim::check_freed_memory`]).
     pub fn deliver_interrupts(&self, timeout: Duration) -> Result<Vec<Delivery>, SimError> {
         let deadline = Instant::now() + timeout;
         let mut deliveries = Vec::new();
@@ -243,6 +246,9 @@ impl Sim {
             let fired = self.take_fired(deadline)?;
             if fired.is_empty() {
                 if !deliveries.is_empty() || Instant::now() >= deadline {
+                    if deliveries.is_empty() {
+                        self.check_freed_memory()?;
+                    }
                     return Ok(deliveries);
                 }
                 continue;
@@ -250,6 +256,7 @@ impl Sim {
             for fired in fired {
                 if let Some(delivery) = deliver(fired) {
                     deliveries.push(delivery);
+                    self.check_freed_memory()?;
                 }
                 if matches!(fired, Fired::Line) && self.line_asserted()? {
                     line_still_high += 1;

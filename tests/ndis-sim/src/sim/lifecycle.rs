@@ -766,7 +766,8 @@ impl Sim {
     }
 
     /// MiniportHaltEx on the paused adapter (after the simulated protocols returned every
-    /// indicated NBL); then checks that everything the adapter acquired was released.
+    /// indicated NBL); then checks that everything the adapter acquired was released, and that
+    /// no freed shared memory was written ([`Sim::check_freed_memory`]).
     pub fn halt(&mut self) -> Result<(), SimError> {
         self.require_state("halt", &[AdapterState::Paused])?;
         if with_state(|s| s.oids.iter().any(|r| r.completion.is_none())) {
@@ -792,7 +793,9 @@ impl Sim {
         });
         // Only work items of the driver handle are left to run.
         work_items::drain();
-        self.stop_hardware()
+        let checked = self.check_freed_memory();
+        self.stop_hardware()?;
+        checked.map(drop)
     }
 
     fn stop_hardware(&self) -> Result<(), SimError> {

@@ -124,10 +124,18 @@ impl Machine {
         }
     }
 
-    /// Zeroed, page-aligned DMA memory.
+    /// Zeroed, page-aligned DMA memory. With QEMU, when no fresh memory is left, the oldest
+    /// freed range in quarantine is checked and released, as often as it takes
+    /// (`sim::freed_memory`).
     pub(crate) fn dma_alloc(&self, len: u64, tag: &'static str) -> qemu::Result<GpaRange> {
         match self {
-            Machine::Qemu(igb) => igb.qemu().dma_alloc(len, tag),
+            Machine::Qemu(igb) => loop {
+                match igb.qemu().dma_alloc(len, tag) {
+                    Err(qemu::Error::OutOfGuestMemory { .. })
+                        if super::freed_memory::release_oldest(self)? => {}
+                    result => return result,
+                }
+            },
             Machine::Bare(bare) => {
                 let range =
                     bare.dma.lock().unwrap_or_else(PoisonError::into_inner).alloc(len, tag)?;
@@ -137,7 +145,8 @@ impl Machine {
         }
     }
 
-    /// Returns DMA memory.
+    /// Returns DMA memory at once (the driver's shared memory goes through
+    /// `sim::freed_memory::free_shared` instead).
     pub(crate) fn dma_free(&self, range: GpaRange) -> qemu::Result<()> {
         match self {
             Machine::Qemu(igb) => igb.qemu().dma_free(range),

@@ -23,6 +23,7 @@
 
 pub mod cpu;
 pub mod exports;
+mod freed_memory;
 mod interrupts;
 mod lifecycle;
 pub mod machine;
@@ -45,6 +46,7 @@ use vmqnic::ndis::NDIS_STATUS;
 use crate::qemu::{self, Igb, Qemu, QemuConfig};
 
 pub use exports::SendFrame;
+pub use freed_memory::{CANARY_TAG, FreedRange, canary_word};
 pub use interrupts::{Delivery, DpcRun, IsrRun};
 pub use lifecycle::{Completion, DriverEntry};
 pub use machine::{BarSpace, SimBar, igb_bars};

@@ -206,6 +206,14 @@ pub const FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED: &str = "NdisFreeSharedMemory.Be
 /// NdisFreeSharedMemory of a VM queue's memory while NBLs indicated from that queue are still
 /// held by the protocols (FREE_QUEUE step 3 waits for every one of them to come back).
 pub const FREE_SHARED_MEMORY_NBLS_OUTSTANDING: &str = "NdisFreeSharedMemory.NblsOutstanding";
+/// A byte of freed shared memory changed after the driver freed it (NdisFreeSharedMemory or
+/// NdisMFreeSharedMemory): the device still DMA'd into it (a VM queue freed before its DMA
+/// stopped, say), or the driver wrote into memory it no longer owned. With QEMU the simulator
+/// fills freed memory with a canary and keeps it in quarantine (`sim::freed_memory`); the
+/// check runs after each delivered interrupt, when MiniportHaltEx returns, before the
+/// allocator reuses the range, and at `Sim::check_freed_memory`. Reported once per range, with
+/// the range, its queue and the first changed offset.
+pub const DMA_INTO_FREED_MEMORY: &str = "Dma.IntoFreedMemory";
 /// NdisFreeSharedMemory from MiniportShutdownEx.
 pub const FREE_SHARED_MEMORY_FROM_SHUTDOWN: &str = "NdisFreeSharedMemory.FromShutdown";
 /// NdisMAllocateSharedMemory before NdisMRegisterScatterGatherDma (or after

@@ -362,6 +362,8 @@ pub struct SimState {
     /// VM queues for which the driver indicated `NDIS_STATUS_RECEIVE_QUEUE_STATE` /
     /// DmaStopped, until the last shared-memory block of the queue is freed.
     pub(crate) dma_stopped_queues: BTreeSet<u32>,
+    /// Freed shared memory in quarantine, oldest first (`sim::freed_memory`).
+    pub(crate) freed_memory: VecDeque<super::freed_memory::FreedRecord>,
     /// VM queues as the OIDs the simulator issued left them (`sim::vmq`).
     pub(crate) vmq_queues: super::vmq::Queues,
     pub(crate) next_handle: usize,

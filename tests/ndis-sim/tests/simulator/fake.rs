@@ -102,6 +102,9 @@ pub enum Step {
     FreeMiniportShared,
     /// Indicates `NDIS_STATUS_RECEIVE_QUEUE_STATE` / DmaStopped for VM queue `.0`.
     IndicateDmaStopped(u32),
+    /// Disables RX queue `.0` of the device (RXDCTL.ENABLE cleared through the mapping, then
+    /// read back until the device reports it clear): its DMA stops.
+    DisableRxQueue(u32),
     /// Allocates an extra pool block.
     AllocatePool,
     /// Indicates a link-state status.
@@ -349,6 +352,9 @@ pub struct Behaviour {
     pub return_step: Option<Step>,
     /// A step MiniportOidRequest runs before it does what [`Behaviour::oid`] says.
     pub oid_step: Option<Step>,
+    /// The steps MiniportOidRequest runs for OID_RECEIVE_FILTER_FREE_QUEUE (after `oid_step`,
+    /// before it does what [`Behaviour::oid`] says): the fake's FREE_QUEUE.
+    pub free_queue_steps: Vec<Step>,
     /// What the routine of the fake's work item ([`work_item_routine`]) runs.
     pub work_item_steps: Vec<Step>,
     /// The driver-wide work item (of the driver handle): DriverEntry allocates it.
@@ -411,6 +417,7 @@ impl Default for Behaviour {
             return_takes_lock: false,
             return_step: None,
             oid_step: None,
+            free_queue_steps: Vec::new(),
             work_item_steps: Vec::new(),
             driver_work_item: DriverWorkItem::None,
             add_device_work_item: None,
@@ -938,6 +945,16 @@ fn run_step(step: Step) -> NDIS_STATUS {
         Step::IndicateDmaStopped(queue) => {
             indicate_dma_stopped(miniport, queue);
             NDIS_STATUS_SUCCESS
+        }
+        Step::DisableRxQueue(queue) => {
+            let rxdctl = ndis_sim::qemu::regs::RXDCTL(queue);
+            let enable = ndis_sim::qemu::regs::RXDCTL_ENABLE;
+            write_register(rxdctl, read_register(rxdctl) & !enable);
+            if (0..100).any(|_| read_register(rxdctl) & enable == 0) {
+                NDIS_STATUS_SUCCESS
+            } else {
+                vmqnic::ndis::NDIS_STATUS_FAILURE
+            }
         }
         Step::AllocatePool => {
             let block = allocate(miniport, 48);
@@ -1629,6 +1646,13 @@ unsafe extern "system" fn oid_request(
         with_fake(|f| (f.behaviour.oid, f.miniport_handle, f.behaviour.oid_step));
     if let Some(step) = step {
         run_step(step);
+    }
+    // SAFETY: NDIS's request, valid for the call.
+    let data = unsafe { (*request).DATA };
+    // SAFETY: plain integers in every view; the Oid is the first field of each.
+    let oid = unsafe { data.SET_INFORMATION.Oid };
+    if oid == vmqnic::ndis::OID_RECEIVE_FILTER_FREE_QUEUE {
+        run_script(&with_fake(|f| f.behaviour.free_queue_steps.clone()));
     }
     let status = match mode {
         OidMode::Return(status) => {

@@ -11,6 +11,7 @@ mod checks;
 mod export_checks;
 mod exports;
 mod fake;
+mod freed_memory;
 mod interrupts;
 mod lifecycle;
 mod mdl_mapping;

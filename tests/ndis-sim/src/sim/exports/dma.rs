@@ -16,7 +16,7 @@ use super::{
 use crate::qemu::PAGE_SIZE;
 use crate::sim::cpu::PASSIVE_LEVEL;
 use crate::sim::state::{MiniportSharedBlock, Phase, SharedBlock, with_state};
-use crate::sim::{dma_handle, rules};
+use crate::sim::{dma_handle, freed_memory, rules};
 
 /// Bytes of a `SCATTER_GATHER_LIST` with `elements` elements.
 fn sg_list_size(elements: usize) -> usize {
@@ -216,7 +216,9 @@ pub unsafe extern "system" fn NdisAllocateSharedMemory(
 }
 const _: ndis::sig::NdisAllocateSharedMemory = NdisAllocateSharedMemory;
 
-/// `NdisFreeSharedMemory`: never from MiniportShutdownEx. PASSIVE_LEVEL.
+/// `NdisFreeSharedMemory`: never from MiniportShutdownEx. With QEMU the memory is filled with
+/// a canary and quarantined, so that a device still writing into it is caught
+/// (`sim::freed_memory`). PASSIVE_LEVEL.
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisFreeSharedMemory(
     NdisHandle: NDIS_HANDLE,
@@ -259,7 +261,7 @@ pub extern "system" fn NdisFreeSharedMemory(
                     s.dma_stopped_queues.remove(&block.queue_id);
                 }
             }
-            s.machine().map(|m| (m, block.range))
+            s.machine().map(|m| (m, block.range, block.queue_id))
         } else {
             s.violate(
                 rules::FREE_SHARED_MEMORY_UNKNOWN,
@@ -268,9 +270,8 @@ pub extern "system" fn NdisFreeSharedMemory(
             None
         }
     });
-    if let Some((machine, range)) = freed {
-        // The range is exactly one the allocator handed out, so this cannot fail.
-        let _ = machine.dma_free(range);
+    if let Some((machine, range, queue_id)) = freed {
+        freed_memory::free_shared(&machine, range, Some(queue_id), "NdisFreeSharedMemory");
     }
 }
 const _: ndis::sig::NdisFreeSharedMemory = NdisFreeSharedMemory;
@@ -403,8 +404,7 @@ pub extern "system" fn NdisMFreeSharedMemory(
         s.machine().map(|m| (m, block.range))
     });
     if let Some((machine, range)) = freed {
-        // The range is exactly one the allocator handed out, so this cannot fail.
-        let _ = machine.dma_free(range);
+        freed_memory::free_shared(&machine, range, None, "NdisMFreeSharedMemory");
     }
 }
 const _: ndis::sig::NdisMFreeSharedMemory = NdisMFreeSharedMemory;
