@@ -208,8 +208,14 @@ fn frames_reach_only_their_vms_queue_on_its_processor_and_freeing_stops_the_queu
     });
     assert!(stopped, "DmaStopped indicated for queue 1");
     let before = sim.receive_indications().len();
-    inject(&sim, &(0..10).map(|n| frame(VMS[0].mac, 4000 + n)).collect::<Vec<_>>());
+    inject(&sim, &(0..300).map(|n| frame(VMS[0].mac, 4000 + n)).collect::<Vec<_>>());
     assert!(seen_since(&sim, before).nbls.iter().all(|n| n.0 == 0), "freed queue's MAC → default");
+    // Queue 1's ring and buffers are watched since they were freed: not one byte was DMA'd
+    // into them by the 300 frames to its MAC (or anything else).
+    let freed: Vec<_> = sim.freed_memory().into_iter().filter(|r| r.queue_id == Some(1)).collect();
+    assert_eq!(freed.len(), 2, "queue 1's descriptor ring and buffers");
+    assert!(freed.iter().all(|r| r.intact), "no DMA into freed memory: {freed:?}");
+    assert_eq!(sim.check_freed_memory().expect("check"), vec![]);
     // The other queues are untouched.
     for vm in &VMS[1..] {
         succeed(&mut sim, &vmq_requests::clear_filter(vm.queue, vm.queue));
