@@ -5,7 +5,7 @@
 //!
 //! Every operation is all-or-nothing: the model refuses bad input before anything is touched,
 //! and a failure after the model accepted is rolled back, so the driver and the hardware stay
-//! as they were (the property test in `tests/vmq.rs` checks the registers).
+//! as they were (the property test in `tests/vmq_properties.rs` checks the registers).
 //!
 //! # FREE_QUEUE
 //!
