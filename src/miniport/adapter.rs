@@ -1204,9 +1204,10 @@ pub unsafe extern "system" fn miniport_restart(
     NDIS_STATUS_SUCCESS
 }
 
-/// MiniportOidRequest: the general OIDs (`oid::general`); VMQ methods and sets arrive with
-/// issue [5/8] and get `NDIS_STATUS_NOT_SUPPORTED` until then. Every request completes
-/// synchronously.
+/// MiniportOidRequest: the VMQ sets and methods (`super::vmq`), then the general OIDs
+/// (`oid::general`); any other method is `NDIS_STATUS_NOT_SUPPORTED`. Every request completes
+/// synchronously except a FREE_QUEUE whose queue still has NBLs with NDIS (PENDING, completed
+/// by the work item).
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL, one request at a time, with a request it owns until this
