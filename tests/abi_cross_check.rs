@@ -18,7 +18,10 @@
 //!   items: windows-sys 0.61 declares neither NdisAllocateIoWorkItem, NdisQueueIoWorkItem and
 //!   NdisFreeIoWorkItem nor `NDIS_IO_WORKITEM_ROUTINE` (only the kernel's IoAllocateWorkItem
 //!   family underneath, whose routine takes `(DeviceObject, Context)` where NDIS's takes
-//!   `(WorkItemContext, NdisIoWorkItemHandle)`).
+//!   `(WorkItemContext, NdisIoWorkItemHandle)`). Of the configuration interface, windows-sys
+//!   declares NdisReadConfiguration and NdisCloseConfiguration (compared here) but neither
+//!   NdisOpenConfigurationEx nor `NDIS_CONFIGURATION_OBJECT` (only its type and revision
+//!   constants), which are checked against the WDK documentation and ndis.h only.
 //!
 //! Never compared: the `CM_*` resource lists. windows-sys 0.61 drops their `#pragma pack(4)`
 //! (microsoft/wdkmetadata#65: 24/32/40/48 bytes instead of 20/28/36/40); they are checked only
@@ -155,6 +158,7 @@ macro_rules! impl_shape {
         }
     };
 }
+impl_shape!(A);
 impl_shape!(A, B, C);
 impl_shape!(A, B, C, D);
 impl_shape!(A, B, C, D, E);
@@ -195,9 +199,45 @@ fn signatures_miniport_shared_memory_and_io_space() {
     same_signature!(NdisMUnmapIoSpace: fn(*const c_void, *const c_void, u32));
 }
 
+#[test]
+fn signatures_configuration() {
+    use core::ffi::c_void;
+    same_signature!(NdisReadConfiguration: fn(
+        *mut i32,
+        *mut *mut wdk_ndis::NDIS_CONFIGURATION_PARAMETER,
+        *const c_void,
+        *const win32_foundation::UNICODE_STRING,
+        wdk_ndis::NDIS_PARAMETER_TYPE,
+    ));
+    same_signature!(NdisCloseConfiguration: fn(*const c_void));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layouts
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn layout_configuration_parameter() {
+    type Data = wdk_ndis::NDIS_CONFIGURATION_PARAMETER_0;
+    same_layout!(ours::NDIS_CONFIGURATION_PARAMETER, wdk_ndis::NDIS_CONFIGURATION_PARAMETER, {
+        ParameterType, ParameterData,
+    });
+    same_layout!(ours::NDIS_CONFIGURATION_PARAMETER_DATA, Data, {
+        IntegerData, StringData, BinaryData,
+    });
+    same_layout!(ours::BINARY_DATA, wdk_ndis::BINARY_DATA, { Length, Buffer });
+    assert_eq!(size_of::<ours::NDIS_PARAMETER_TYPE>(), size_of::<wdk_ndis::NDIS_PARAMETER_TYPE>());
+}
+
+#[test]
+fn constants_configuration() {
+    same_values! {
+        wdk_ndis =>
+            NdisParameterInteger, NdisParameterHexInteger, NdisParameterString,
+            NdisParameterMultiString, NdisParameterBinary, NDIS_CONFIGURATION_OBJECT_REVISION_1,
+            NDIS_CONFIG_FLAG_FILTER_INSTANCE_CONFIGURATION;
+    }
+}
 
 #[test]
 fn layout_ndis_object_header() {

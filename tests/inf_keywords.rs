@@ -10,8 +10,11 @@
 //! * DDInstall.HW: `MSISupported = 1` (else PnP offers no MSI-X and VMQ cannot work), and a
 //!   `MessageNumberLimit`, if any, that cannot undercut what FilterResourceRequirements asks for.
 //! * Standardized keywords: each one present has ParamDesc/default/type; ints have min/max/step
-//!   with the default inside the range; enums have an `Enum` entry for the default; all values
-//!   are those of the spec §6.1 tables; `*RssOrVmqPreference` and `*VMQLookaheadSplit` are absent.
+//!   with the default inside the range; enums have an `Enum` entry for the default; the INF
+//!   declares exactly the keywords of `vmqnic::vmq::keywords` (the one source of truth: the
+//!   driver's defaults and allowed values come from there), with exactly their defaults and
+//!   values; that table equals the spec §6.1 tables; `*RssOrVmqPreference` and
+//!   `*VMQLookaheadSplit` are absent.
 //! * Service, event log, files and strings are complete.
 
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ use std::path::Path;
 
 use vmqnic::interrupt::{MAX_MESSAGES_PER_FUNCTION, OTHER_CAUSE_MESSAGES};
 use vmqnic::ndis as abi;
+use vmqnic::vmq::keywords::{self as driver, Role, Values};
 
 // ---------------------------------------------------------------------------------------------
 // A small INF parser
@@ -284,21 +288,44 @@ where
 /// `MAXIMUM_GROUPS` on x64 (32 groups × 64 processors = 2048 logical processors).
 const MAXIMUM_GROUPS: i64 = 32;
 
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Keyword {
     /// `type = "enum"`: the default and the complete set of values.
-    Enum { default: i64, values: &'static [i64] },
+    Enum { default: i64, values: Vec<i64> },
     /// `type = "int"`: default, min, max.
     Int { default: i64, min: i64, max: i64 },
 }
 
-/// Every standardized keyword the INF may carry, with its spec values. All are required: the
-/// VMQ pair because the driver reads them, the RSS set because it shapes what
-/// NdisGetRssProcessorInformation returns, and with it the VMQ interrupt processors.
+/// The keywords the INF must declare, from the driver's own table (`vmqnic::vmq::keywords`):
+/// every one but the hidden `*RssOrVmqPreference`. All are required: the VMQ pair because the
+/// driver reads them, the RSS set because it shapes what NdisGetRssProcessorInformation
+/// returns, and with it the VMQ interrupt processors.
+fn driver_keywords() -> BTreeMap<&'static str, Keyword> {
+    driver::KEYWORDS
+        .iter()
+        .filter(|k| k.role != Role::HiddenReadByDriver)
+        .map(|k| {
+            let default = num(k.default);
+            let keyword = match k.values {
+                Values::Enum(values) => {
+                    Keyword::Enum { default, values: values.iter().map(|v| num(*v)).collect() }
+                }
+                Values::Range { min, max } => {
+                    Keyword::Int { default, min: num(min), max: num(max) }
+                }
+            };
+            (k.name, keyword)
+        })
+        .collect()
+}
+
+/// The same keywords as spec §6.1 tabulates them, written out here as an independent reference
+/// for the driver's table.
 fn spec_keywords() -> BTreeMap<&'static str, Keyword> {
     let per_group = num(abi::MAXIMUM_PROC_PER_GROUP);
     BTreeMap::from([
-        ("*VMQ", Keyword::Enum { default: 1, values: &[0, 1] }),
-        ("*VMQVlanFiltering", Keyword::Enum { default: 1, values: &[0, 1] }),
+        ("*VMQ", Keyword::Enum { default: 1, values: vec![0, 1] }),
+        ("*VMQVlanFiltering", Keyword::Enum { default: 1, values: vec![0, 1] }),
         ("*RssBaseProcGroup", Keyword::Int { default: 0, min: 0, max: MAXIMUM_GROUPS - 1 }),
         ("*RssBaseProcNumber", Keyword::Int { default: 0, min: 0, max: per_group - 1 }),
         (
@@ -443,7 +470,7 @@ fn hw_section_enables_msi() {
     if let Some(limit) = value("MessageNumberLimit") {
         // FilterResourceRequirements asks for one message per RSS processor plus the
         // other-cause messages, never more than the per-function limit.
-        let Keyword::Int { max: max_rss, .. } = spec_keywords()["*MaxRssProcessors"] else {
+        let Keyword::Int { max: max_rss, .. } = driver_keywords()["*MaxRssProcessors"] else {
             unreachable!("*MaxRssProcessors is an int keyword");
         };
         let most_requested =
@@ -456,15 +483,32 @@ fn hw_section_enables_msi() {
 }
 
 #[test]
-fn standardized_keywords_match_the_spec() {
+fn the_drivers_keywords_are_the_specs() {
+    assert_eq!(driver_keywords(), spec_keywords(), "vmqnic::vmq::keywords vs spec section 6.1");
+    // The hidden one: read by the driver, never in the INF, default RSS.
+    let hidden: Vec<&str> = driver::KEYWORDS
+        .iter()
+        .filter(|k| k.role == Role::HiddenReadByDriver)
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(hidden, ["*RssOrVmqPreference"]);
+    assert_eq!(driver::RSS_OR_VMQ_PREFERENCE.default, 0);
+    assert_eq!(driver::RSS_OR_VMQ_PREFERENCE.values, Values::Enum(&[0, 1]));
+    let mut never: Vec<&str> = hidden.into_iter().chain(driver::OBSOLETE).collect();
+    never.sort_unstable();
+    assert_eq!(never, FORBIDDEN_KEYWORDS, "the driver's never-in-the-INF list");
+}
+
+#[test]
+fn standardized_keywords_match_the_driver() {
     let inf = load();
     let params = params(&inf);
-    let spec = spec_keywords();
+    let spec = driver_keywords();
     for name in params.keys() {
         if name.starts_with('*') {
             assert!(
                 spec.keys().any(|k| k.eq_ignore_ascii_case(name)),
-                "{name}: a standardized keyword not in the spec table of this test",
+                "{name}: a standardized keyword the driver's table (vmqnic::vmq::keywords) lacks",
             );
         }
     }
@@ -493,12 +537,12 @@ fn standardized_keywords_match_the_spec() {
                 assert_eq!(
                     (default, min, max),
                     (spec_default, spec_min, spec_max),
-                    "{keyword}: (default, min, max) vs spec"
+                    "{keyword}: (default, min, max) vs the driver's"
                 );
             }
-            Keyword::Enum { default: spec_default, values } => {
+            Keyword::Enum { default: spec_default, ref values } => {
                 assert_eq!(kind, "enum", "{keyword}: type");
-                assert_eq!(default, spec_default, "{keyword}: default vs spec");
+                assert_eq!(default, spec_default, "{keyword}: default vs the driver's");
                 let mut listed: Vec<i64> = entries
                     .iter()
                     .filter(|e| e.subkey.to_ascii_lowercase().ends_with("\\enum"))
@@ -518,7 +562,7 @@ fn standardized_keywords_match_the_spec() {
                     listed.contains(&default),
                     "{keyword}: no Enum entry for the default {default}"
                 );
-                assert_eq!(listed, values, "{keyword}: Enum values vs spec");
+                assert_eq!(&listed, values, "{keyword}: Enum values vs the driver's");
             }
         }
     }

@@ -11,9 +11,9 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
-use super::dma;
 use super::receive::{self, ReceivePath};
 use super::send::SendPath;
+use super::{config, dma};
 use super::{msix, pool_allocate, pool_free, tags};
 use crate::datapath::rx::RECEIVE_BUDGET;
 use crate::datapath::vectors::{MessageRoute, SERVES_OTHER, SERVES_TX, VectorRoutes, serves_rx};
@@ -65,8 +65,10 @@ use crate::ndis::{
     NdisQueueIoWorkItem, PVOID, ULONG,
 };
 use crate::oid::general;
-use crate::vmq::capabilities::{VmqHardware, current_capabilities, hardware_capabilities};
-use crate::vmq::model::{Vmq, VmqConfig};
+use crate::vmq::capabilities::{
+    VmqHardware, current_capabilities, hardware_capabilities, model_config,
+};
+use crate::vmq::model::Vmq;
 
 /// The 82576's register BAR (BAR0) is 128 KiB; the 16 KiB BAR3 holds the MSI-X table, which
 /// the OS owns and the driver never maps.
@@ -439,6 +441,10 @@ unsafe fn initialize(
     if status != NDIS_STATUS_SUCCESS {
         return status;
     }
+    // Then the standardized keywords (spec §1.7 step 3), read and closed here; a missing or
+    // out-of-range value is its documented default (`vmq::keywords`).
+    // SAFETY: the adapter handle of this MiniportInitializeEx, PASSIVE_LEVEL.
+    let keywords = unsafe { config::read_keywords(handle) };
 
     // 2. Map the register BAR.
     // SAFETY: NDIS's translated resource list (or NULL), valid for Initialize.
@@ -513,17 +519,16 @@ unsafe fn initialize(
     }
     let oid_state = this.oid_state.get_mut();
     oid_state.binder = this.plan.binder().and_then(Result::ok);
-    if oid_state.binder.is_some() {
-        oid_state.vmq = Some(Vmq::new(VmqConfig {
-            queues: this.plan.vmq_queues,
-            vlan_filtering: VmqHardware::IGB_82576.vlan_filtering,
-            adapter_mac: this.permanent_mac,
-        }));
+    // The VMQ model accepts exactly what the current capabilities advertise (none: VMQ off).
+    let mut current = current_capabilities(VmqHardware::IGB_82576, &this.plan, &keywords);
+    if oid_state.binder.is_some()
+        && let Some(config) = model_config(&current, this.permanent_mac)
+    {
+        oid_state.vmq = Some(Vmq::new(config));
     }
 
     // 7. Hardware-assist attributes: the receive-filter capabilities (with MSI-X support).
     let mut hardware = hardware_capabilities(VmqHardware::IGB_82576);
-    let mut current = current_capabilities(VmqHardware::IGB_82576, &this.plan);
     let assist = hardware_assist_attributes(&mut hardware, &mut current);
     // SAFETY: the attributes and the capabilities they point to live on this frame.
     let status = unsafe { NdisMSetMiniportAttributes(handle, &raw const assist.Header) };

@@ -7,6 +7,7 @@
 //! once, with their length bounded, and parsed by safe code.
 
 pub mod adapter;
+pub mod config;
 pub mod dma;
 pub mod driver;
 pub mod msix;

@@ -8,13 +8,13 @@
 
 use super::{
     BOOLEAN, DRIVER_OBJECT, GROUP_AFFINITY, KAFFINITY, KPROCESSOR_MODE, MDL, MEMORY_CACHING_TYPE,
-    MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_HANDLE, NDIS_IO_WORKITEM_ROUTINE,
-    NDIS_MINIPORT_DRIVER_CHARACTERISTICS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
-    NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
-    NDIS_RSS_PROCESSOR_INFO, NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS,
-    NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION, NET_BUFFER_LIST,
-    NET_BUFFER_LIST_POOL_PARAMETERS, PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID, SIZE_T, ULONG,
-    UNICODE_STRING, USHORT,
+    MINIPORT_SYNCHRONIZE_INTERRUPT, NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER,
+    NDIS_HANDLE, NDIS_IO_WORKITEM_ROUTINE, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+    NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
+    NDIS_OID_REQUEST, NDIS_PARAMETER_TYPE, NDIS_PORT_NUMBER, NDIS_RSS_PROCESSOR_INFO,
+    NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS,
+    NDIS_STATUS_INDICATION, NDIS_STRING, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
+    PHYSICAL_ADDRESS, PROCESSOR_NUMBER, PVOID, SIZE_T, ULONG, UNICODE_STRING, USHORT,
 };
 
 macro_rules! ndis_imports {
@@ -81,6 +81,31 @@ ndis_imports! {
         RssProcessorInfo: *mut NDIS_RSS_PROCESSOR_INFO,
         Size: *mut SIZE_T,
     ) -> NDIS_STATUS;
+    /// Opens the registry key `ConfigObject` names (with the miniport adapter handle: the
+    /// adapter's driver key, where its keywords live) and writes a configuration handle to
+    /// `*ConfigurationHandle`; NDIS_STATUS_SUCCESS, NDIS_STATUS_RESOURCES or NDIS_STATUS_FAILURE.
+    /// Close the handle with NdisCloseConfiguration (the DDI rule NdisOpenConfigurationEx: open
+    /// and close alternate, and nothing is open when MiniportHaltEx returns). PASSIVE_LEVEL.
+    fn NdisOpenConfigurationEx(
+        ConfigObject: *const NDIS_CONFIGURATION_OBJECT,
+        ConfigurationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Reads the value named `*Keyword` under the open key: on NDIS_STATUS_SUCCESS
+    /// `*ParameterValue` points to an `NDIS_CONFIGURATION_PARAMETER` NDIS allocated, valid until
+    /// NdisCloseConfiguration; NDIS_STATUS_FAILURE when there is no such value (and
+    /// `*ParameterValue` is left alone). A REG_SZ read as NdisParameterInteger (or HexInteger)
+    /// comes back converted (base 10, or 16) by ndis.sys; a REG_DWORD comes back as
+    /// NdisParameterInteger. Serialized with itself and NdisWriteConfiguration. PASSIVE_LEVEL.
+    fn NdisReadConfiguration(
+        Status: *mut NDIS_STATUS,
+        ParameterValue: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+        ConfigurationHandle: NDIS_HANDLE,
+        Keyword: *const NDIS_STRING,
+        ParameterType: NDIS_PARAMETER_TYPE,
+    );
+    /// Closes a handle from NdisOpenConfigurationEx, once, and frees whatever
+    /// NdisReadConfiguration returned through it. PASSIVE_LEVEL.
+    fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
     /// Non-paged pool allocation with a tag (IRQL <= DISPATCH).
     fn NdisAllocateMemoryWithTagPriority(
         NdisHandle: NDIS_HANDLE,

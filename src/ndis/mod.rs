@@ -17,6 +17,7 @@
 use core::ffi::c_void;
 
 mod attributes;
+mod config;
 mod constants;
 mod handlers;
 mod header;
@@ -30,6 +31,7 @@ mod sync;
 mod vmq;
 
 pub use attributes::*;
+pub use config::*;
 pub use constants::*;
 pub use handlers::*;
 pub use header::*;

@@ -1,6 +1,8 @@
 //! The receive-filter capabilities MiniportInitializeEx reports in its hardware-assist
 //! attributes (spec §2.1): the **hardware** capabilities, always in full, and the **current**
-//! ones, which the interrupt plan (and, later, the `*VMQ` keywords) decide.
+//! ones, which the interrupt plan and the `*VMQ` / `*VMQVlanFiltering` keywords decide; and the
+//! configuration of the VMQ model, taken from the current capabilities so that the model accepts
+//! exactly what the adapter advertises.
 
 use crate::hw::igb::RarSlots;
 use crate::interrupt::plan::InterruptPlan;
@@ -15,6 +17,8 @@ use crate::ndis::{
     NDIS_RECEIVE_FILTER_VM_QUEUES_ENABLED, NDIS_RECEIVE_FILTER_VMQ_FILTERS_ENABLED,
     NDIS_SIZEOF_RECEIVE_FILTER_CAPABILITIES_REVISION_2,
 };
+use crate::vmq::keywords::Configuration;
+use crate::vmq::model::VmqConfig;
 
 /// What the NIC can do for VMQ, independent of the grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,21 +72,46 @@ pub fn hardware_capabilities(hardware: VmqHardware) -> NDIS_RECEIVE_FILTER_CAPAB
 
 /// The capabilities enabled now: the hardware capabilities with `NumQueues` lowered to what
 /// the interrupt plan offers and `MaxMacHeaderFilters` the receive-address registers free for
-/// filters (`hardware.mac_filters`: at Initialize nothing but RAR0 is taken), or — when the plan turns VMQ off — the header alone, every other
-/// field 0 (which is how NDIS learns that VMQ is disabled).
+/// filters (`hardware.mac_filters`: at Initialize nothing but RAR0 is taken), without
+/// `NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED` when `*VMQVlanFiltering` is 0. When the
+/// plan turns VMQ off, or `*VMQ` is 0: the header alone, every other field 0 (which is how NDIS
+/// learns that VMQ is disabled).
 #[must_use]
 pub fn current_capabilities(
     hardware: VmqHardware,
     plan: &InterruptPlan,
+    keywords: &Configuration,
 ) -> NDIS_RECEIVE_FILTER_CAPABILITIES {
-    if !plan.vmq_enabled() {
+    if !plan.vmq_enabled() || !keywords.vmq_enabled {
         return NDIS_RECEIVE_FILTER_CAPABILITIES {
             Header: header(),
             ..NDIS_RECEIVE_FILTER_CAPABILITIES::default()
         };
     }
-    let full = hardware_capabilities(hardware);
+    let enabled = VmqHardware {
+        vlan_filtering: hardware.vlan_filtering && keywords.vlan_filtering,
+        ..hardware
+    };
+    let full = hardware_capabilities(enabled);
     NDIS_RECEIVE_FILTER_CAPABILITIES { NumQueues: full.NumQueues.min(plan.vmq_queues), ..full }
+}
+
+/// The VMQ model's configuration for the `current` capabilities: as many queues as
+/// `NumQueues`, VLAN filters exactly when `NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED` is
+/// advertised. `None` when VMQ is off (`NumQueues` 0): then there is no model, and every
+/// VM-queue OID is refused.
+#[must_use]
+pub fn model_config(
+    current: &NDIS_RECEIVE_FILTER_CAPABILITIES,
+    adapter_mac: [u8; 6],
+) -> Option<VmqConfig> {
+    (current.NumQueues > 0).then_some(VmqConfig {
+        queues: current.NumQueues,
+        vlan_filtering: current.SupportedMacHeaderFields
+            & NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED
+            != 0,
+        adapter_mac,
+    })
 }
 
 const fn header() -> NDIS_OBJECT_HEADER {
@@ -100,6 +129,9 @@ mod tests {
     use crate::interrupt::plan::plan_interrupts;
     use crate::ndis::NDIS_RECEIVE_FILTER_LOOKAHEAD_SPLIT_SUPPORTED;
     use std::vec::Vec;
+
+    /// The keywords at their defaults: VMQ and VLAN filtering on.
+    const ON: Configuration = Configuration::DEFAULT;
 
     fn msix_plan(receive_processors: u8, table: u16) -> InterruptPlan {
         let mut messages = std::vec![GrantedMessage { group: 0, affinity: u64::MAX }];
@@ -140,10 +172,10 @@ mod tests {
     #[test]
     fn current_capabilities_follow_the_plan() {
         let hw = VmqHardware::IGB_82576;
-        assert_eq!(current_capabilities(hw, &msix_plan(8, 10)).NumQueues, 7);
-        let three = current_capabilities(hw, &msix_plan(3, 10));
+        assert_eq!(current_capabilities(hw, &msix_plan(8, 10), &ON).NumQueues, 7);
+        let three = current_capabilities(hw, &msix_plan(3, 10), &ON);
         assert_eq!((three.NumQueues, three.MaxMacHeaderFilters), (3, 23));
-        let off = current_capabilities(hw, &msix_plan(0, 10));
+        let off = current_capabilities(hw, &msix_plan(0, 10), &ON);
         assert_eq!(
             off,
             NDIS_RECEIVE_FILTER_CAPABILITIES { Header: header(), ..Default::default() }
@@ -151,6 +183,52 @@ mod tests {
         let fields: Vec<u32> =
             [off.NumQueues, off.SupportedQueueProperties, off.EnabledFilterTypes].to_vec();
         assert_eq!(fields, [0, 0, 0]);
+    }
+
+    #[test]
+    fn vmq_keyword_off_leaves_only_the_header() {
+        let hw = VmqHardware::IGB_82576;
+        let keywords = Configuration { vmq_enabled: false, ..ON };
+        let off = current_capabilities(hw, &msix_plan(8, 10), &keywords);
+        assert_eq!(
+            off,
+            NDIS_RECEIVE_FILTER_CAPABILITIES { Header: header(), ..Default::default() }
+        );
+        assert_eq!(model_config(&off, [2; 6]), None);
+        // The hardware capabilities do not change with the keywords.
+        assert_eq!(hardware_capabilities(hw).NumQueues, 7);
+    }
+
+    #[test]
+    fn vlan_filtering_keyword_off_clears_only_the_vlan_bit() {
+        let hw = VmqHardware::IGB_82576;
+        let on = current_capabilities(hw, &msix_plan(8, 10), &ON);
+        let keywords = Configuration { vlan_filtering: false, ..ON };
+        let off = current_capabilities(hw, &msix_plan(8, 10), &keywords);
+        assert_ne!(
+            on.SupportedMacHeaderFields & NDIS_RECEIVE_FILTER_MAC_HEADER_VLAN_ID_SUPPORTED,
+            0
+        );
+        assert_eq!(
+            off,
+            NDIS_RECEIVE_FILTER_CAPABILITIES {
+                SupportedMacHeaderFields: NDIS_RECEIVE_FILTER_MAC_HEADER_DEST_ADDR_SUPPORTED,
+                ..on
+            }
+        );
+        let model = model_config(&off, [2; 6]).unwrap();
+        assert_eq!((model.queues, model.vlan_filtering), (7, false));
+        let model = model_config(&on, [2; 6]).unwrap();
+        assert_eq!((model.queues, model.vlan_filtering, model.adapter_mac), (7, true, [2; 6]));
+    }
+
+    #[test]
+    fn model_config_follows_the_plan() {
+        let hw = VmqHardware::IGB_82576;
+        let three = current_capabilities(hw, &msix_plan(3, 10), &ON);
+        assert_eq!(model_config(&three, [2; 6]).map(|c| c.queues), Some(3));
+        let off = current_capabilities(hw, &msix_plan(0, 10), &ON);
+        assert_eq!(model_config(&off, [2; 6]), None);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! queue state machine, and the model of queues and filters with the VMDq register image it
 //! implies.
 //!
-//! * [`capabilities`]: the receive-filter capabilities (hardware and current).
+//! * [`capabilities`]: the receive-filter capabilities (hardware and current), and the model
+//!   configuration the current ones imply.
+//! * [`keywords`]: the standardized INF keywords (names, defaults, values) and what the driver
+//!   makes of the values it reads ([`keywords::Configuration`]).
 //! * [`state`]: one VM queue's state machine (ndis-vmq-spec §2.3).
 //! * [`oids`]: parsers and writers for the VMQ OIDs' information buffers (§2.2).
 //! * [`model`]: the queues, filters and hardware slots of the adapter ([`model::Vmq`]), every
@@ -12,6 +15,7 @@
 
 pub mod capabilities;
 pub mod image;
+pub mod keywords;
 pub mod model;
 pub mod oids;
 pub mod state;

@@ -18,9 +18,9 @@ use vmqnic::ndis::{
 };
 
 use super::cpu::{self, CpuContext, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use super::exports::field;
 use super::exports::indications::{oid_status_allowed, walk_nbls};
 use super::exports::nbl::{ProtocolPacket, SendFrame, build_protocol_packet, net_buffer_bytes};
+use super::exports::{self, field};
 use super::interrupts;
 use super::oid::{OidCompletion, OidId, OidKind, OidOutcome, OidRequest, completion_of};
 use super::pnp;
@@ -186,6 +186,45 @@ fn check_adapter_released(s: &mut SimState, halt: bool) {
             rule(rules::HALT_IO_WORK_ITEM, rules::INITIALIZE_FAILURE_IO_WORK_ITEM),
             format!("{event} with {work_items} work item(s) of the adapter not freed"),
         );
+    }
+    // A failing InitializeEx's own handles were reported (and closed) when it returned.
+    close_leftover_configurations(s, Scope::Adapter, event);
+}
+
+/// MiniportInitializeEx returned: the configuration handles it opened must be closed. After a
+/// failure (no HaltEx follows) the simulator closes them; after a success they stay open.
+fn check_initialize_configurations(s: &mut SimState, succeeded: bool) {
+    let open: Vec<usize> =
+        s.configurations.iter().filter(|(_, c)| c.in_initialize).map(|(h, _)| *h).collect();
+    for handle in open {
+        s.violate(
+            rules::INITIALIZE_CONFIGURATION_NOT_CLOSED,
+            format!(
+                "MiniportInitializeEx {} with configuration handle {handle:#x} open",
+                if succeeded { "returned" } else { "failed" }
+            ),
+        );
+        if succeeded {
+            if let Some(record) = s.configurations.get_mut(&handle) {
+                record.in_initialize = false;
+            }
+        } else {
+            exports::config::close(s, handle);
+        }
+    }
+}
+
+/// Closes, with the DDI rule NdisOpenConfigurationEx reported, the configuration handles of
+/// `scope` still open at `event`.
+fn close_leftover_configurations(s: &mut SimState, scope: Scope, event: &str) {
+    let open: Vec<usize> =
+        s.configurations.iter().filter(|(_, c)| c.scope == scope).map(|(h, _)| *h).collect();
+    for handle in open {
+        s.violate(
+            rules::OPEN_CONFIGURATION,
+            format!("{event} with configuration handle {handle:#x} open"),
+        );
+        exports::config::close(s, handle);
     }
 }
 
@@ -400,6 +439,7 @@ impl Sim {
                     format!("{} work item(s) still allocated at unload", s.work_items.len()),
                 );
             }
+            close_leftover_configurations(s, Scope::Driver, "MiniportDriverUnload returned");
             let (pools, nbls, mdls) = (s.nbl_pools.len(), s.nbls.len(), s.mdls.len());
             if pools + nbls + mdls > 0 {
                 s.violate(
@@ -533,6 +573,7 @@ impl Sim {
         let status = in_phase(Phase::Initialize, || unsafe {
             initialize(handle, driver.context as NDIS_HANDLE, &raw mut parameters)
         });
+        with_state(|s| check_initialize_configurations(s, status == NDIS_STATUS_SUCCESS));
         if status == NDIS_STATUS_PENDING {
             with_state(|s| {
                 s.violate(

@@ -30,6 +30,7 @@ pub mod machine;
 pub mod mmio;
 pub mod oid;
 pub mod pnp;
+pub mod registry;
 pub mod rules;
 mod state;
 pub mod vmq;
@@ -52,6 +53,7 @@ pub use lifecycle::{Completion, DriverEntry};
 pub use machine::{BarSpace, SimBar, igb_bars};
 pub use mmio::IoMapping;
 pub use oid::{OidCompletion, OidId, OidKind, OidOutcome, OidRequest};
+pub use registry::{ConfigurationRead, KeywordValue, StringConversion};
 pub use state::{AdapterState, Allocation, Owner, Scope, SimState, TableEntry, with_state};
 pub use work_items::{WorkItemRun, WorkItemState};
 
@@ -276,8 +278,9 @@ pub struct SpinLockState {
 
 /// The exports [`Sim::allocation_calls`] counts: every one that allocates memory or NDIS
 /// objects for the driver (not NdisAllocateSpinLock, which only initializes the driver's own
-/// memory).
-pub const ALLOCATING_EXPORTS: [&str; 7] = [
+/// memory). NdisOpenConfigurationEx and NdisReadConfiguration allocate NDIS's own memory (the
+/// handle, each value), which the driver holds until NdisCloseConfiguration.
+pub const ALLOCATING_EXPORTS: [&str; 9] = [
     "NdisAllocateMemoryWithTagPriority",
     "NdisAllocateNetBufferListPool",
     "NdisAllocateNetBufferAndNetBufferList",
@@ -285,6 +288,8 @@ pub const ALLOCATING_EXPORTS: [&str; 7] = [
     "NdisAllocateSharedMemory",
     "NdisMAllocateSharedMemory",
     "NdisAllocateIoWorkItem",
+    "NdisOpenConfigurationEx",
+    "NdisReadConfiguration",
 ];
 
 /// Why a simulator operation could not be carried out. (Contract violations are not errors:
@@ -354,6 +359,14 @@ pub struct SimConfig {
     pub max_nbls_per_dpc: u32,
     /// How long an OID may take (Driver Verifier's NdisTimedOidComplete: 12 s).
     pub oid_timeout: Duration,
+    /// The adapter's registry (its driver key), which NdisReadConfiguration reads: name and
+    /// value, names matched case-insensitively. By default the INF's keywords at their defaults
+    /// ([`registry::inf_defaults`]); change it with [`SimConfig::with_keyword`] and
+    /// [`SimConfig::without_keyword`], or [`Sim::set_keyword`] between two starts.
+    pub keywords: Vec<(String, KeywordValue)>,
+    /// Whether a REG_SZ read as an integer comes back converted (as ndis.sys does, the
+    /// default) or as a string.
+    pub string_conversion: StringConversion,
 }
 
 impl SimConfig {
@@ -381,7 +394,31 @@ impl SimConfig {
             receive_returns: ReturnPolicy::default(),
             max_nbls_per_dpc: 64,
             oid_timeout: Duration::from_secs(12),
+            keywords: registry::inf_defaults(),
+            string_conversion: StringConversion::default(),
         }
+    }
+
+    /// The same registry with `name` set to `value` (replacing a value of that name, in any
+    /// case).
+    #[must_use]
+    pub fn with_keyword(mut self, name: &str, value: KeywordValue) -> Self {
+        set_keyword(&mut self.keywords, name, Some(value));
+        self
+    }
+
+    /// The same registry without `name`.
+    #[must_use]
+    pub fn without_keyword(mut self, name: &str) -> Self {
+        set_keyword(&mut self.keywords, name, None);
+        self
+    }
+
+    /// The same machine with REG_SZ values handed over as `conversion` says.
+    #[must_use]
+    pub fn with_string_conversion(mut self, conversion: StringConversion) -> Self {
+        self.string_conversion = conversion;
+        self
     }
 
     /// The same machine with QEMU's 82576 as the device (default QEMU configuration).
@@ -401,6 +438,18 @@ impl SimConfig {
     #[must_use]
     pub fn passive_processor(&self) -> Processor {
         self.processors.first().map_or(Processor { group: 0, number: 0 }, |p| p.processor)
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) the value `name` (any case) of a registry.
+fn set_keyword(
+    keywords: &mut Vec<(String, KeywordValue)>,
+    name: &str,
+    value: Option<KeywordValue>,
+) {
+    keywords.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+    if let Some(value) = value {
+        keywords.push((name.to_owned(), value));
     }
 }
 
@@ -788,6 +837,31 @@ impl Sim {
         })
     }
 
+    /// Every NdisReadConfiguration call so far, in order: handle, keyword, the type asked for,
+    /// the status and the type returned.
+    #[must_use]
+    pub fn configuration_reads(&self) -> Vec<ConfigurationRead> {
+        with_state(|s| s.configuration_reads.clone())
+    }
+
+    /// The configuration handles open now (NdisOpenConfigurationEx without its
+    /// NdisCloseConfiguration yet).
+    #[must_use]
+    pub fn open_configurations(&self) -> Vec<usize> {
+        with_state(|s| s.configurations.keys().copied().collect())
+    }
+
+    /// Sets (`Some`) or removes (`None`) a value of the adapter's registry, for the next
+    /// MiniportInitializeEx (as an administrator changes an Advanced property, after which
+    /// NDIS halts and re-initializes the adapter).
+    pub fn set_keyword(&self, name: &str, value: Option<KeywordValue>) {
+        with_state(|s| {
+            if let Some(config) = s.config.as_mut() {
+                set_keyword(&mut config.keywords, name, value);
+            }
+        });
+    }
+
     /// Runs `f` (test code calling exports, say) as if on `processor` at `irql`, as the
     /// simulator runs the driver's handlers, then restores the previous context.
     pub fn run_on<R>(&self, processor: Processor, irql: u8, f: impl FnOnce() -> R) -> R {
@@ -824,6 +898,10 @@ fn reset_state() {
     }
     for (address, mdl) in &old.mdls {
         exports::nbl::release_raw(*address, mdl.block_size);
+    }
+    // Every value NdisReadConfiguration handed out, open or closed.
+    for block in &old.parameter_blocks {
+        registry::release(*block);
     }
     // The OID records (and the machine, once the Sim's own reference goes) drop here.
     drop(old);

@@ -37,6 +37,10 @@ pub const OBJECT_HEADER_SHARED_MEMORY_PARAMETERS: &str = "ObjectHeader.SharedMem
 /// `NDIS_MSIX_CONFIG_PARAMETERS` header: `{0x80, 1, >= 0x10}`.
 pub const OBJECT_HEADER_MSIX_CONFIG_PARAMETERS: &str = "ObjectHeader.MsixConfigParameters";
 
+/// `NDIS_CONFIGURATION_OBJECT` header: `{0xA9, 1, >= 0x18}` (NdisOpenConfigurationEx then
+/// fails with NDIS_STATUS_FAILURE; so does a NULL object).
+pub const OBJECT_HEADER_CONFIGURATION_OBJECT: &str = "ObjectHeader.ConfigurationObject";
+
 /// A handler ndis.h marks required is NULL in the driver characteristics (InitializeEx,
 /// HaltEx, Unload, Pause, Restart, OidRequest, SendNetBufferLists, ReturnNetBufferLists,
 /// CancelSend, DevicePnPEventNotify, ShutdownEx, CancelOidRequest).
@@ -381,3 +385,26 @@ pub const FREE_WORK_ITEM_UNKNOWN: &str = "NdisFreeIoWorkItem.UnknownWorkItem";
 /// with freed memory; free it in the routine, or after it ran). Nothing is freed: the work item
 /// stays queued, its routine runs, and it still has to be freed.
 pub const FREE_WORK_ITEM_QUEUED: &str = "NdisFreeIoWorkItem.Queued";
+
+/// The DDI rule NdisOpenConfigurationEx: NdisOpenConfigurationEx and NdisCloseConfiguration are
+/// called in alternate order, and no configuration handle is open when MiniportHaltEx returns.
+/// Reported for an NdisOpenConfigurationEx while a handle of the same NDIS handle (adapter or
+/// driver) is open (the second handle is still opened), for a handle of the adapter still open
+/// when MiniportHaltEx returns, and for one of the driver handle still open when
+/// MiniportDriverUnload returns. The simulator then closes what is left.
+pub const OPEN_CONFIGURATION: &str = "NdisOpenConfigurationEx";
+/// A configuration handle MiniportInitializeEx opened is still open when it returns
+/// (successfully or not). Stricter than the DDI rule, which waits for MiniportHaltEx: spec §1.7
+/// step 3 reads the keywords in Initialize, and nothing is gained by keeping NDIS's handle and
+/// the values it owns for the adapter's lifetime. After a failing InitializeEx (no HaltEx
+/// follows) the simulator closes the handle; after a successful one it stays open.
+pub const INITIALIZE_CONFIGURATION_NOT_CLOSED: &str = "InitializeEx.ConfigurationNotClosed";
+/// NdisReadConfiguration with a handle that is not open (never opened, or already closed):
+/// `*Status` is NDIS_STATUS_FAILURE and nothing is returned.
+pub const READ_CONFIGURATION_UNKNOWN_HANDLE: &str = "NdisReadConfiguration.UnknownHandle";
+/// NdisReadConfiguration with a malformed `Keyword`: NULL, an odd `Length`, `Length` above
+/// `MaximumLength`, or a NULL `Buffer` with characters. `*Status` is NDIS_STATUS_FAILURE.
+pub const READ_CONFIGURATION_KEYWORD: &str = "NdisReadConfiguration.Keyword";
+/// NdisCloseConfiguration of a handle that is not open: closed twice, or never opened (each
+/// handle is closed exactly once). Nothing happens.
+pub const CLOSE_CONFIGURATION_UNKNOWN_HANDLE: &str = "NdisCloseConfiguration.UnknownHandle";

@@ -247,6 +247,21 @@ pub(crate) struct QueuedWorkItem {
     pub(crate) queued_on: cpu::CpuContext,
 }
 
+/// A configuration handle NdisOpenConfigurationEx returned and NdisCloseConfiguration has not
+/// closed yet.
+#[derive(Clone, Debug)]
+pub(crate) struct ConfigurationRecord {
+    /// The NDIS handle it was opened with (the adapter's or the driver's).
+    pub(crate) owner: usize,
+    /// Which teardown must have closed it: MiniportHaltEx for the adapter's, unload for the
+    /// driver's.
+    pub(crate) scope: Scope,
+    /// Opened by MiniportInitializeEx (which must close it before it returns).
+    pub(crate) in_initialize: bool,
+    /// The values read through it (made inaccessible when it closes).
+    pub(crate) blocks: Vec<super::registry::ParameterBlock>,
+}
+
 /// An NDIS spin lock NdisAllocateSpinLock initialized, by the address of its
 /// `NDIS_SPIN_LOCK`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -390,6 +405,13 @@ pub struct SimState {
     pub(crate) work_item_queue: VecDeque<usize>,
     /// Every work-item routine the simulator ran, in order.
     pub(crate) work_item_runs: Vec<super::WorkItemRun>,
+    /// Open configuration handles (NdisOpenConfigurationEx) by handle.
+    pub(crate) configurations: BTreeMap<usize, ConfigurationRecord>,
+    /// Every NdisReadConfiguration call, in order.
+    pub(crate) configuration_reads: Vec<super::registry::ConfigurationRead>,
+    /// Every value's memory ever handed out (live or made inaccessible), unmapped when the
+    /// simulation ends.
+    pub(crate) parameter_blocks: Vec<super::registry::ParameterBlock>,
     /// Calls of each allocating export since the start, successful or not.
     pub(crate) allocation_calls: BTreeMap<&'static str, u64>,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.

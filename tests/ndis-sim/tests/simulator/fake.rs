@@ -17,16 +17,16 @@ use ndis_sim::sim::exports::{
     KeGetCurrentProcessorNumberEx, NdisAcquireSpinLock, NdisAllocateIoWorkItem, NdisAllocateMdl,
     NdisAllocateMemoryWithTagPriority, NdisAllocateNetBufferAndNetBufferList,
     NdisAllocateNetBufferListPool, NdisAllocateSharedMemory, NdisAllocateSpinLock,
-    NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeIoWorkItem, NdisFreeMdl,
-    NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool, NdisFreeSharedMemory,
-    NdisFreeSpinLock, NdisMAllocateSharedMemory, NdisMConfigMSIXTableEntry,
+    NdisCloseConfiguration, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisFreeIoWorkItem,
+    NdisFreeMdl, NdisFreeMemory, NdisFreeNetBufferList, NdisFreeNetBufferListPool,
+    NdisFreeSharedMemory, NdisFreeSpinLock, NdisMAllocateSharedMemory, NdisMConfigMSIXTableEntry,
     NdisMDeregisterInterruptEx, NdisMDeregisterMiniportDriver, NdisMDeregisterScatterGatherDma,
     NdisMFreeSharedMemory, NdisMIndicateReceiveNetBufferLists, NdisMIndicateStatusEx,
     NdisMMapIoSpace, NdisMOidRequestComplete, NdisMQueueDpcEx, NdisMRegisterInterruptEx,
     NdisMRegisterMiniportDriver, NdisMRegisterScatterGatherDma, NdisMSendNetBufferListsComplete,
     NdisMSetMiniportAttributes, NdisMSynchronizeWithInterruptEx, NdisMUnmapIoSpace,
-    NdisQueueIoWorkItem, NdisReleaseSpinLock, NdisSetOptionalHandlers, READ_REGISTER_ULONG,
-    WRITE_REGISTER_ULONG,
+    NdisOpenConfigurationEx, NdisQueueIoWorkItem, NdisReadConfiguration, NdisReleaseSpinLock,
+    NdisSetOptionalHandlers, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
 };
 use vmqnic::interrupt::Processor;
 use vmqnic::interrupt::grant::{PartialDescriptor, partial_descriptors};
@@ -36,20 +36,20 @@ use vmqnic::ndis::{
     BOOLEAN, CM_PARTIAL_RESOURCE_DESCRIPTOR_SIZE, CM_PARTIAL_RESOURCE_LIST,
     CM_PARTIAL_RESOURCE_LIST_HEADER_SIZE, DRIVER_OBJECT, GROUP_AFFINITY,
     IO_INTERRUPT_MESSAGE_INFO_ENTRY_SIZE, IO_INTERRUPT_MESSAGE_INFO_HEADER_SIZE, IRP,
-    Ieee8021QNetBufferListInfo, MDL, NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE,
-    NDIS_IO_WORKITEM_ROUTINE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-    NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
+    Ieee8021QNetBufferListInfo, MDL, NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER,
+    NDIS_CONNECT_MESSAGE_BASED, NDIS_HANDLE, NDIS_IO_WORKITEM_ROUTINE,
+    NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, NDIS_MINIPORT_ADAPTER_HARDWARE_ASSIST_ATTRIBUTES,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
     NDIS_MINIPORT_INIT_PARAMETERS, NDIS_MINIPORT_INTERRUPT_CHARACTERISTICS,
     NDIS_MINIPORT_PNP_CHARACTERISTICS, NDIS_MSIX_CONFIG_PARAMETERS, NDIS_OBJECT_HEADER,
     NDIS_OID_REQUEST, NDIS_RECEIVE_FILTER_CAPABILITIES, NDIS_RECEIVE_FILTER_MSI_X_SUPPORTED,
     NDIS_RECEIVE_FILTER_VM_QUEUE_SUPPORTED, NDIS_RECEIVE_THROTTLE_PARAMETERS,
     NDIS_SG_DMA_DESCRIPTION, NDIS_SHARED_MEMORY_PARAMETERS, NDIS_SPIN_LOCK, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING,
+    NDIS_STATUS_FAILURE, NDIS_STATUS_INDICATION, NDIS_STATUS_LINK_STATE, NDIS_STATUS_PENDING,
     NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_RESOURCES, NDIS_STATUS_SUCCESS, NET_BUFFER,
     NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS, NET_DEVICE_PNP_EVENT, NTSTATUS,
-    NetBufferListFilteringInfo, NormalPoolPriority, PROCESSOR_NUMBER, UNICODE_STRING,
-    filtering_info_value, ieee8021q_info_value,
+    NdisParameterInteger, NetBufferListFilteringInfo, NormalPoolPriority, PROCESSOR_NUMBER,
+    UNICODE_STRING, filtering_info_value, ieee8021q_info_value,
 };
 
 /// Pool tag of the fake's blocks ("Fake").
@@ -163,6 +163,19 @@ pub enum Step {
     FreeWorkItem,
     /// NdisMOidRequestComplete of the request MiniportOidRequest pended, with this status.
     CompletePendingOid(NDIS_STATUS),
+    /// NdisOpenConfigurationEx with the miniport adapter handle (header:
+    /// `Headers::configuration`); the fake keeps the handle.
+    OpenConfiguration,
+    /// NdisOpenConfigurationEx with the adapter context instead of a handle.
+    OpenConfigurationWithContext,
+    /// NdisReadConfiguration of this keyword as `NdisParameterInteger`, with the fake's
+    /// configuration handle; what comes back goes to `FakeState::parameters`.
+    ReadKeyword(&'static str),
+    /// The same, asking for this `NDIS_PARAMETER_TYPE`.
+    ReadKeywordAs(&'static str, u32),
+    /// NdisCloseConfiguration of the fake's configuration handle (the fake keeps it, so closing
+    /// twice closes the same handle twice).
+    CloseConfiguration,
 }
 
 /// The Initialize script of a well-behaved driver.
@@ -211,6 +224,8 @@ pub struct Headers {
     pub status: NDIS_OBJECT_HEADER,
     /// Shared-memory parameters.
     pub shared_memory: NDIS_OBJECT_HEADER,
+    /// Configuration object (NdisOpenConfigurationEx).
+    pub configuration: NDIS_OBJECT_HEADER,
 }
 
 impl Default for Headers {
@@ -226,6 +241,7 @@ impl Default for Headers {
             sg_dma: NDIS_OBJECT_HEADER::new(0x83, 1, 0x24),
             status: NDIS_OBJECT_HEADER::new(0x98, 1, 0x70),
             shared_memory: NDIS_OBJECT_HEADER::new(0x80, 1, 0x40),
+            configuration: NDIS_OBJECT_HEADER::new(0xA9, 1, 0x18),
         }
     }
 }
@@ -520,6 +536,10 @@ pub struct FakeState {
     pub work_items_queued: Vec<(Processor, u8)>,
     /// Each run of [`work_item_routine`].
     pub work_item_calls: Vec<WorkItemCall>,
+    /// The configuration handle NdisOpenConfigurationEx gave the fake (kept after the close).
+    pub configuration: usize,
+    /// Each NdisReadConfiguration of the fake, with the value copied at once.
+    pub parameters: Vec<KeywordRead>,
     /// What happened, in order, for tests of "when": `"queued"` (NdisQueueIoWorkItem),
     /// `"work item"` (the routine ran), `"initialize returns"`, `"halt"`, `"oid returns"`,
     /// `"dpc returns"`, `"return returns"` (MiniportReturnNetBufferLists).
@@ -1052,6 +1072,17 @@ fn run_step(step: Step) -> NDIS_STATUS {
             complete_pending_oid(status);
             NDIS_STATUS_SUCCESS
         }
+        Step::OpenConfiguration | Step::OpenConfigurationWithContext => {
+            let owner =
+                if step == Step::OpenConfiguration { miniport } else { with_fake(|f| f.context) };
+            open_configuration(h.configuration, owner)
+        }
+        Step::ReadKeyword(keyword) => read_keyword(keyword, NdisParameterInteger),
+        Step::ReadKeywordAs(keyword, kind) => read_keyword(keyword, kind),
+        Step::CloseConfiguration => {
+            NdisCloseConfiguration(handle(with_fake(|f| f.configuration)));
+            NDIS_STATUS_SUCCESS
+        }
         Step::Synchronize => {
             let interrupt = with_fake(|f| f.interrupt_handle);
             // SAFETY: a valid function; its context is unused.
@@ -1196,6 +1227,99 @@ fn register_interrupt(b: &Behaviour, miniport: usize) -> NDIS_STATUS {
         f.message_table = entries;
         f.plan = plan;
     });
+    status
+}
+
+/// NdisOpenConfigurationEx with `header` and `owner` as `NdisHandle`; keeps the handle.
+pub fn open_configuration(header: NDIS_OBJECT_HEADER, owner: usize) -> NDIS_STATUS {
+    let object = NDIS_CONFIGURATION_OBJECT { Header: header, NdisHandle: handle(owner), Flags: 0 };
+    let mut configuration: NDIS_HANDLE = ptr::null_mut();
+    // SAFETY: the object and the out handle live on this frame.
+    let status = unsafe { NdisOpenConfigurationEx(&raw const object, &raw mut configuration) };
+    with_fake(|f| f.configuration = configuration as usize);
+    status
+}
+
+/// What one NdisReadConfiguration of the fake got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeywordRead {
+    /// The keyword.
+    pub keyword: &'static str,
+    /// `*Status`.
+    pub status: NDIS_STATUS,
+    /// `*ParameterValue` (0: not written).
+    pub parameter: usize,
+    /// The value, copied during the call (the memory is NDIS's until the close).
+    pub value: Option<Seen>,
+}
+
+/// A configuration parameter's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// `ParameterType` and `IntegerData`.
+    Integer(u32, u32),
+    /// `ParameterType` and the characters of `StringData`.
+    Text(u32, Vec<u16>),
+    /// The bytes of `BinaryData`.
+    Binary(Vec<u8>),
+}
+
+/// Copies the value of a parameter NdisReadConfiguration returned.
+fn seen(parameter: *const NDIS_CONFIGURATION_PARAMETER) -> Seen {
+    // SAFETY: a parameter the simulated NdisReadConfiguration returned just now (open handle).
+    let parameter = unsafe { parameter.read() };
+    match parameter.ParameterType {
+        0 | 1 => {
+            // SAFETY: integer types carry IntegerData.
+            Seen::Integer(parameter.ParameterType, unsafe { parameter.ParameterData.IntegerData })
+        }
+        4 => {
+            // SAFETY: NdisParameterBinary carries BinaryData.
+            let data = unsafe { parameter.ParameterData.BinaryData };
+            let bytes = (0..usize::from(data.Length))
+                .map(|i| {
+                    // SAFETY: `Length` readable bytes at `Buffer` (the simulator's mapping).
+                    unsafe { data.Buffer.cast::<u8>().wrapping_add(i).read() }
+                })
+                .collect();
+            Seen::Binary(bytes)
+        }
+        kind => {
+            // SAFETY: the string types carry StringData.
+            let string = unsafe { parameter.ParameterData.StringData };
+            let units = (0..usize::from(string.Length) / 2)
+                .map(|i| {
+                    // SAFETY: `Length` readable bytes at `Buffer` (the simulator's mapping).
+                    unsafe { string.Buffer.wrapping_add(i).read() }
+                })
+                .collect();
+            Seen::Text(kind, units)
+        }
+    }
+}
+
+/// NdisReadConfiguration of `keyword` as `kind` with the fake's configuration handle.
+pub fn read_keyword(keyword: &'static str, kind: u32) -> NDIS_STATUS {
+    let units: Vec<u16> = keyword.encode_utf16().collect();
+    let length = u16::try_from(units.len() * 2).unwrap_or(u16::MAX);
+    let name =
+        UNICODE_STRING { Length: length, MaximumLength: length, Buffer: units.as_ptr().cast_mut() };
+    let mut status = NDIS_STATUS_FAILURE;
+    let mut parameter: *mut NDIS_CONFIGURATION_PARAMETER = ptr::null_mut();
+    let configuration = handle(with_fake(|f| f.configuration));
+    // SAFETY: the status, the out pointer and the name (over `units`) live for the call.
+    unsafe {
+        NdisReadConfiguration(
+            &raw mut status,
+            &raw mut parameter,
+            configuration,
+            &raw const name,
+            kind,
+        );
+    };
+    let value = (status == NDIS_STATUS_SUCCESS && !parameter.is_null()).then(|| seen(parameter));
+    let read = KeywordRead { keyword, status, parameter: parameter as usize, value };
+    with_fake(|f| f.parameters.push(read));
     status
 }
 

@@ -8,6 +8,7 @@
 
 mod allocation_calls;
 mod checks;
+mod configuration;
 mod export_checks;
 mod exports;
 mod fake;

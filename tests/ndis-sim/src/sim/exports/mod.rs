@@ -5,6 +5,7 @@
 //! time; [`EXPORTED`] lists them, and a test compares it with the driver's import list.
 
 mod bus;
+pub(crate) mod config;
 mod dma;
 mod driver;
 pub(crate) mod indications;
@@ -25,6 +26,7 @@ use vmqnic::ndis::{self, NDIS_HANDLE, NDIS_OBJECT_HEADER};
 pub use bus::{
     NdisMGetBusData, NdisMMapIoSpace, NdisMUnmapIoSpace, READ_REGISTER_ULONG, WRITE_REGISTER_ULONG,
 };
+pub use config::{NdisCloseConfiguration, NdisOpenConfigurationEx, NdisReadConfiguration};
 pub use dma::{
     NdisAllocateSharedMemory, NdisFreeSharedMemory, NdisMAllocateSharedMemory,
     NdisMDeregisterScatterGatherDma, NdisMFreeSharedMemory, NdisMRegisterScatterGatherDma,
@@ -75,6 +77,9 @@ exported! {
     NdisSetOptionalHandlers,
     NdisMSetMiniportAttributes,
     NdisGetRssProcessorInformation,
+    NdisOpenConfigurationEx,
+    NdisReadConfiguration,
+    NdisCloseConfiguration,
     NdisAllocateMemoryWithTagPriority,
     NdisFreeMemory,
     NdisMRegisterInterruptEx,
