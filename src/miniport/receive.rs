@@ -217,9 +217,9 @@ impl ReceivePath {
     /// allocated is released again.
     ///
     /// # Safety
-    /// PASSIVE_LEVEL, inside MiniportInitializeEx (or a queue allocation) with scatter-gather
-    /// DMA registered; the path is not in use by anyone else and has no resources yet;
-    /// `nbl_pool` is the adapter's NBL pool.
+    /// PASSIVE_LEVEL, inside MiniportInitializeEx (or QUEUE_ALLOCATION_COMPLETE) with
+    /// scatter-gather DMA registered; the path has no resources yet; `nbl_pool` is the
+    /// adapter's NBL pool.
     pub unsafe fn create(
         &self,
         miniport: NDIS_HANDLE,
@@ -228,16 +228,19 @@ impl ReceivePath {
         regs: &impl Registers,
         stall: &impl Stall,
     ) -> Result<(), NDIS_STATUS> {
-        // SAFETY: exclusive per the caller's contract.
-        let resources = unsafe { &mut *self.resources.get() };
-        // SAFETY: forwarded contract.
-        let result = unsafe { self.build(resources, miniport, nbl_pool, queue_id, regs, stall) };
-        if result.is_err() {
-            // SAFETY: the ring was never enabled (or enabling failed and the device is told
-            // to leave the queue alone), and no NBL was indicated.
-            unsafe { resources.release(miniport) };
-        }
-        result
+        // As the queue's owner: a VM queue's interrupt is routed before its ring exists, and
+        // a DPC pass on its entry must not see the resources half built.
+        self.exclusively(stall, |resources| {
+            // SAFETY: forwarded contract.
+            let result =
+                unsafe { self.build(resources, miniport, nbl_pool, queue_id, regs, stall) };
+            if result.is_err() {
+                // SAFETY: the ring was never enabled (or enabling failed and the device is
+                // told to leave the queue alone), and no NBL was indicated.
+                unsafe { resources.release(miniport) };
+            }
+            result
+        })
     }
 
     /// The steps of [`create`](Self::create); on error the caller releases what was built.
@@ -373,40 +376,48 @@ impl ReceivePath {
         Ok(())
     }
 
-    /// Disables the ring and frees everything.
-    ///
-    /// # Safety
-    /// PASSIVE_LEVEL; no DPC of the adapter runs any more (interrupts deregistered) and NDIS
-    /// holds none of the path's NBLs (the adapter is paused, or the queue's DMA was stopped and
-    /// every NBL came back).
-    pub unsafe fn destroy(&self, miniport: NDIS_HANDLE, regs: &impl Registers, stall: &impl Stall) {
-        // SAFETY: exclusive per the caller's contract.
-        let resources = unsafe { &mut *self.resources.get() };
-        if let Some(queue) = resources.queue.as_mut() {
-            // A device that is gone (or does not confirm) writes nothing more either way.
-            let _ = queue.ring_mut().disable(regs, stall);
-        }
-        self.returned.store(ptr::null_mut(), Ordering::Release);
-        // SAFETY: forwarded contract; the ring is disabled.
-        unsafe { resources.release(miniport) };
-    }
-
-    /// Stops the ring's DMA (FREE_QUEUE step 1): waits until no DPC owns the queue, then
-    /// disables the ring (RXDCTL, bounded poll). Frames already written back stay until the
-    /// path is destroyed. PASSIVE_LEVEL.
-    pub fn stop_dma(&self, regs: &impl Registers, stall: &impl Stall) {
-        // A DPC that owns the queue finishes its pass in microseconds; one that comes while
-        // this caller owns it leaves a request and goes (it never spins).
+    /// Runs `f` as the queue's owner, waiting (at PASSIVE_LEVEL) until no DPC owns it. A DPC
+    /// that comes meanwhile leaves a request and goes (it never spins); the request is dropped,
+    /// since `f` is a control operation (stop, destroy) after which there is nothing to service.
+    fn exclusively<R>(&self, stall: &impl Stall, f: impl FnOnce(&mut Resources) -> R) -> R {
         while self.claim.is_claimed() || !self.claim.try_begin() {
             stall.stall_us(10);
         }
         // SAFETY: this caller owns the claim, so nobody else touches the resources.
-        let resources = unsafe { &mut *self.resources.get() };
-        if let Some(queue) = resources.queue.as_mut() {
-            // A device that is gone writes nothing more either way.
-            let _ = queue.ring_mut().disable(regs, stall);
-        }
+        let result = f(unsafe { &mut *self.resources.get() });
         while !self.claim.finish() {}
+        result
+    }
+
+    /// Disables the ring and frees everything, as the queue's owner (a DPC pass running on
+    /// another processor finishes first; later passes find no ring).
+    ///
+    /// # Safety
+    /// PASSIVE_LEVEL; NDIS holds none of the path's NBLs (the adapter is paused, or the
+    /// queue's DMA was stopped and every NBL came back).
+    pub unsafe fn destroy(&self, miniport: NDIS_HANDLE, regs: &impl Registers, stall: &impl Stall) {
+        self.exclusively(stall, |resources| {
+            if let Some(queue) = resources.queue.as_mut() {
+                // A device that is gone (or does not confirm) writes nothing more either way.
+                let _ = queue.ring_mut().disable(regs, stall);
+            }
+            self.returned.store(ptr::null_mut(), Ordering::Release);
+            // SAFETY: forwarded contract (PASSIVE_LEVEL, no NBL with NDIS); the ring is
+            // disabled and this caller owns the queue, so no DPC pass uses the memory.
+            unsafe { resources.release(miniport) };
+        });
+    }
+
+    /// Stops the ring's DMA (FREE_QUEUE step 1): as the queue's owner, disables the ring
+    /// (RXDCTL, bounded poll). Frames already written back stay until the path is destroyed.
+    /// PASSIVE_LEVEL.
+    pub fn stop_dma(&self, regs: &impl Registers, stall: &impl Stall) {
+        self.exclusively(stall, |resources| {
+            if let Some(queue) = resources.queue.as_mut() {
+                // A device that is gone writes nothing more either way.
+                let _ = queue.ring_mut().disable(regs, stall);
+            }
+        });
     }
 
     /// NDIS gave `nbl` back: queue it for the owner. Any IRQL <= DISPATCH_LEVEL, any

@@ -325,14 +325,14 @@ fn free_queue(
 /// interrupt and forgets it. Returns the request if it was pending (to complete).
 fn finish_free_queue(adapter: &Adapter, state: &mut OidState) -> Option<NonNull<NDIS_OID_REQUEST>> {
     let pending = state.pending_free.take()?;
-    if let Some(path) = adapter.receive.get(usize::from(pending.pool)) {
-        // SAFETY: PASSIVE_LEVEL; the ring is disabled and every NBL of the queue came back,
-        // and the DPC leaves a path without accepting alone apart from discarding, which
-        // needs the claim that destroy waits for.
-        unsafe { path.destroy(adapter.miniport_handle, adapter, &KernelStall) };
-    }
+    // Unroute the queue's completions first, so no new interrupt names its ring.
     if let Some(binder) = state.binder.as_mut() {
         queue_interrupts::unbind(adapter, binder, pending.queue_id, pending.pool);
+    }
+    if let Some(path) = adapter.receive.get(usize::from(pending.pool)) {
+        // SAFETY: PASSIVE_LEVEL; the ring is disabled and every NBL of the queue came back;
+        // destroy waits for a DPC pass still running on the queue.
+        unsafe { path.destroy(adapter.miniport_handle, adapter, &KernelStall) };
     }
     if let Some(vmq) = state.vmq.as_mut() {
         let _ = vmq.freed(pending.queue_id);
