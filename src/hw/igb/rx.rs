@@ -152,7 +152,28 @@ fn dword(desc: &[u8; DESCRIPTOR_SIZE], index: usize) -> u32 {
 /// EOP → [`Malformed::NoEndOfPacket`]; else a [`WriteBack::Frame`].
 #[must_use]
 pub fn parse_writeback(desc: &[u8; DESCRIPTOR_SIZE], buffer_size: u32) -> WriteBack {
-    let status_error = dword(desc, 2);
+    let dwords = WriteBackDwords {
+        packet_info: dword(desc, 0),
+        status_error: dword(desc, 2),
+        length_vlan: dword(desc, 3),
+    };
+    decode_writeback(dwords, buffer_size)
+}
+
+/// The dwords of a write-back that decide what it says (dword 1, the RSS hash, is not used).
+#[derive(Clone, Copy, Debug)]
+struct WriteBackDwords {
+    /// Dword 0: packet type (bits 15:4) and header length.
+    packet_info: u32,
+    /// Dword 2: extended status (DD, EOP, VP, ...) and errors.
+    status_error: u32,
+    /// Dword 3: packet length (bits 15:0) and the stripped VLAN tag (bits 31:16).
+    length_vlan: u32,
+}
+
+/// [`parse_writeback`] over the dwords: the same checks in the same order.
+fn decode_writeback(dwords: WriteBackDwords, buffer_size: u32) -> WriteBack {
+    let status_error = dwords.status_error;
     if status_error & STAT_DD == 0 {
         return WriteBack::NotDone;
     }
@@ -160,8 +181,7 @@ pub fn parse_writeback(desc: &[u8; DESCRIPTOR_SIZE], buffer_size: u32) -> WriteB
     if errors != 0 {
         return WriteBack::Malformed(Malformed::FrameError(errors));
     }
-    let dword3 = dword(desc, 3);
-    let [len_lo, len_hi, vlan_lo, vlan_hi] = dword3.to_le_bytes();
+    let [len_lo, len_hi, vlan_lo, vlan_hi] = dwords.length_vlan.to_le_bytes();
     let length = u16::from_le_bytes([len_lo, len_hi]);
     if length == 0 {
         return WriteBack::Malformed(Malformed::ZeroLength);
@@ -173,7 +193,7 @@ pub fn parse_writeback(desc: &[u8; DESCRIPTOR_SIZE], buffer_size: u32) -> WriteB
         return WriteBack::Malformed(Malformed::NoEndOfPacket);
     }
     let vlan = (status_error & STAT_VP != 0).then_some(u16::from_le_bytes([vlan_lo, vlan_hi]));
-    let [pt_lo, pt_hi, _, _] = (dword(desc, 0) >> 4 & 0xFFF).to_le_bytes();
+    let [pt_lo, pt_hi, _, _] = (dwords.packet_info >> 4 & 0xFFF).to_le_bytes();
     WriteBack::Frame(RxFrame {
         length,
         vlan,
@@ -455,21 +475,19 @@ impl<'a> RxRing<'a> {
         self.descriptors.write_u32(base + 4, high);
     }
 
-    /// Reads `slot`'s 16 bytes: the status dword first and, only if DD is set, the rest after
-    /// an acquire fence, so no dword older than DD is combined with it.
-    fn read_descriptor(&self, slot: u16) -> [u8; DESCRIPTOR_SIZE] {
+    /// Reads `slot`'s write-back: the status dword first and, only if DD is set, the dwords
+    /// [`decode_writeback`] needs after an acquire fence, so no dword older than DD is combined
+    /// with it. `None` while DD is clear (or the descriptor is outside the region).
+    fn read_writeback(&self, slot: u16) -> Option<WriteBackDwords> {
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
-        let mut desc = [0; DESCRIPTOR_SIZE];
-        let status = self.descriptors.read_u32(base + 8).unwrap_or(0);
-        desc[8..12].copy_from_slice(&status.to_le_bytes());
-        if status & STAT_DD != 0 {
-            fence(Ordering::Acquire);
-            for dword in [0, 1, 3] {
-                let value = self.descriptors.read_u32(base + 4 * dword).unwrap_or(0);
-                desc[4 * dword..4 * dword + 4].copy_from_slice(&value.to_le_bytes());
-            }
+        let status_error = self.descriptors.read_u32(base + 8).unwrap_or(0);
+        if status_error & STAT_DD == 0 {
+            return None;
         }
-        desc
+        fence(Ordering::Acquire);
+        let packet_info = self.descriptors.read_u32(base).unwrap_or(0);
+        let length_vlan = self.descriptors.read_u32(base + 12).unwrap_or(0);
+        Some(WriteBackDwords { packet_info, status_error, length_vlan })
     }
 
     /// Programs the queue and hands all descriptors but one to the device. Resets the
@@ -544,14 +562,11 @@ impl<'a> RxRing<'a> {
         let mut filled = 0;
         while filled < out.len() && self.next_to_clean != self.tail {
             let slot = self.next_to_clean;
-            let desc = self.read_descriptor(slot);
-            let writeback = parse_writeback(&desc, self.buffer_size);
-            if writeback == WriteBack::NotDone {
-                break;
-            }
+            let Some(dwords) = self.read_writeback(slot) else { break };
+            let writeback = decode_writeback(dwords, self.buffer_size);
             self.next_to_clean = (slot + 1) & (self.count - 1);
             let continuation = self.discarding;
-            self.discarding = dword(&desc, 2) & STAT_EOP == 0;
+            self.discarding = dwords.status_error & STAT_EOP == 0;
             let counters = &mut self.counters;
             if continuation {
                 counters.continuation += 1;
