@@ -461,18 +461,16 @@ impl<'a> RxRing<'a> {
         self.buffers.physical() + u64::from(buffer) * u64::from(self.buffer_size)
     }
 
-    /// Writes the read format of `slot` with `buffer` (igb-qemu §5): the header address first,
-    /// which also clears the old write-back's DD, then the packet buffer address.
+    /// Writes the read format of `slot` with `buffer` (igb-qemu §5): the header address (0)
+    /// first, which also clears the old write-back's DD, then the packet buffer address; each
+    /// is one little-endian quadword (descriptors are 16-byte aligned, [`check_ring`]).
     fn arm(&mut self, slot: u16, buffer: u16) {
         if let Some(entry) = self.slot_buffers.get_mut(usize::from(slot)) {
             *entry = buffer;
         }
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
-        let (low, high) = split_address(self.buffer_physical(buffer));
-        self.descriptors.write_u32(base + 8, 0);
-        self.descriptors.write_u32(base + 12, 0);
-        self.descriptors.write_u32(base, low);
-        self.descriptors.write_u32(base + 4, high);
+        self.descriptors.write_u64(base + 8, 0);
+        self.descriptors.write_u64(base, self.buffer_physical(buffer));
     }
 
     /// Reads `slot`'s write-back: the status dword first and, only if DD is set, the dwords
