@@ -152,12 +152,24 @@ fn copy_net_buffer(nb: &NET_BUFFER, tag_info: usize, buffer: &mut [u8]) -> Resul
             // SAFETY: the MDL describes ByteCount readable bytes at its system address, and
             // `offset + take <= ByteCount`, so [start, start + take) is inside them.
             let source = unsafe { core::slice::from_raw_parts(start, take) };
-            for (i, byte) in source.iter().enumerate() {
-                let at = written + i;
-                let to = if tagged && at >= 12 { at + 4 } else { at };
-                if let Some(slot) = buffer.get_mut(to) {
-                    *slot = *byte;
-                }
+            // In runs: with a tag, the frame's bytes before offset 12 stay where they are and
+            // the rest go 4 further (after the tag), so an MDL is at most two copies. Every
+            // run lies inside the buffer: `to + run <= wire <= buffer.len()`.
+            let mut copied = 0;
+            while copied < take {
+                let at = written + copied;
+                let (to, run) = match (tagged, at < 12) {
+                    (true, true) => (at, (12 - at).min(take - copied)),
+                    (true, false) => (at + 4, take - copied),
+                    (false, _) => (at, take - copied),
+                };
+                let (Some(to_bytes), Some(from_bytes)) =
+                    (buffer.get_mut(to..to + run), source.get(copied..copied + run))
+                else {
+                    break;
+                };
+                to_bytes.copy_from_slice(from_bytes);
+                copied += run;
             }
             written += take;
         }
