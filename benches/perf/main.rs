@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
     let exe = std::env::current_exe().expect("the bench binary's path");
-    let out_dir = harness::target_dir(&exe).join("bench");
+    // scripts/bench.sh builds in a target directory of its own and names the output here.
+    let out_dir = std::env::var_os("VMQNIC_BENCH_OUT")
+        .map_or_else(|| harness::target_dir(&exe).join("bench"), std::path::PathBuf::from);
     std::fs::create_dir_all(&out_dir).expect("the output directory");
     let options = Options {
         size: Size::Full,

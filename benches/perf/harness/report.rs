@@ -211,6 +211,9 @@ fn status(value: Option<f64>, limit: f64) -> &'static str {
 
 type Figures = BTreeMap<String, Option<f64>>;
 
+/// How this binary was built to panic (`cargo make bench`: abort, as the driver ships).
+pub const PANIC: &str = if cfg!(panic = "abort") { "abort" } else { "unwind" };
+
 fn get(figures: &Figures, key: &str) -> Option<f64> {
     figures.get(key).copied().flatten()
 }
@@ -225,6 +228,8 @@ pub fn table(outcome: &Outcome, figures: &Figures) -> String {
     for note in &outcome.notes {
         let _ = writeln!(out, "note: {note}");
     }
+    let valgrind = outcome.valgrind.as_deref().unwrap_or("no valgrind");
+    let _ = writeln!(out, "(built with panic={PANIC}; {valgrind})");
     out
 }
 
@@ -371,6 +376,7 @@ pub fn json(outcome: &Outcome, figures: &Figures) -> Value {
         "meta".into(),
         json!({
             "valgrind": outcome.valgrind,
+            "panic": PANIC,
             "frames": "64 B = 60 bytes + FCS; 1514 B = the largest untagged frame",
             "instructions": "callgrind Ir inside the measured region / packets (or per planning run)",
             "events": "QEMU 82576 under the simulated ndis.sys, frames each way in waves of 64",
