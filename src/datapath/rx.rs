@@ -164,9 +164,9 @@ impl<'a> ReceiveQueue<'a> {
         }
         // NBLs NDIS returns (even during the call above) reach the ledger only through
         // give_back, on the owner's next pass, so marking the buffers lent now is in time.
+        // Polled descriptors are software's and hold their buffer, so both succeed.
+        self.ring.detach_all(lend);
         for completion in lend {
-            // Polled descriptors are software's and hold their buffer, so both succeed.
-            self.ring.detach(completion.slot);
             self.ledger.lend(completion.buffer);
         }
         if !copy.is_empty() {

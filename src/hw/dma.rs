@@ -143,6 +143,28 @@ impl<'a> DmaRegion<'a> {
         true
     }
 
+    /// Volatile write of `value` little-endian at `offset` as one 8-byte store; `false`
+    /// (nothing written) if it is outside the region or not 8-byte aligned. (A descriptor's
+    /// read format is two such quadwords: one store each instead of two.)
+    pub(crate) fn write_u64(&mut self, offset: usize, value: u64) -> bool {
+        let Some(end) = offset.checked_add(8) else { return false };
+        if end > self.len {
+            return false;
+        }
+        // wrapping_add is address arithmetic only; the bounds check above keeps it inside.
+        // The cast may produce a misaligned pointer, which is_aligned rejects below.
+        #[allow(clippy::cast_ptr_alignment)]
+        let ptr = self.virt.as_ptr().wrapping_add(offset).cast::<u64>();
+        if !ptr.is_aligned() {
+            return false;
+        }
+        // SAFETY: ptr is aligned and its 8 bytes lie inside the region (checked above), which
+        // the constructor's contract makes valid for writes for 'a; `&mut self` means no slice
+        // handed out by `bytes` is alive.
+        unsafe { ptr.write_volatile(value.to_le()) };
+        true
+    }
+
     /// The bytes `offset..offset + len`, if inside the region.
     ///
     /// Only for bytes the device does not write while the returned borrow lives: callers
@@ -194,6 +216,16 @@ mod tests {
         assert_eq!(region.bytes(60, 4), Some(&[1u8, 2, 3, 4][..]));
         assert!(!region.write_u32(61, 0), "unaligned");
         assert!(!region.write_u32(64, 0), "past the end");
+        assert!(region.write_u64(48, 0x0807_0605_0403_0201));
+        assert_eq!(region.bytes(48, 8), Some(&[1u8, 2, 3, 4, 5, 6, 7, 8][..]));
+        assert_eq!(
+            (region.read_u32(48), region.read_u32(52)),
+            (Some(0x0403_0201), Some(0x0807_0605))
+        );
+        assert!(!region.write_u64(52, 0), "unaligned");
+        assert!(!region.write_u64(64, 0), "past the end");
+        assert!(!region.write_u64(usize::MAX - 3, 0), "no overflow");
+        assert_eq!(region.read_u32(52), Some(0x0807_0605), "refused writes write nothing");
         assert_eq!(region.read_u32(62), None);
         assert_eq!(region.read_u32(usize::MAX - 1), None, "no overflow");
         region.bytes_mut(0, 3).unwrap().copy_from_slice(b"abc");

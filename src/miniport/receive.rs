@@ -533,51 +533,78 @@ struct NdisSink<'a> {
     outstanding: &'a AtomicU32,
 }
 
-impl NdisSink<'_> {
-    /// Fills in the NBL of `completion`'s buffer and links it before `next`; `None` if the
-    /// buffer has no NBL (cannot happen for a ring this path built).
-    fn prepare(
-        &self,
-        completion: &RxCompletion,
-        next: *mut NET_BUFFER_LIST,
-    ) -> Option<NonNull<NET_BUFFER_LIST>> {
-        let nbl = NonNull::new(*self.nbls.get(usize::from(completion.buffer))?)?;
-        // SAFETY: the buffer's NBL is this driver's (not indicated: its buffer was just polled
-        // from the ring), so nobody else touches it.
-        let list = unsafe { &mut *nbl.as_ptr() };
-        let nb = NonNull::new(list.FirstNetBuffer)?;
-        // SAFETY: the NBL's own preallocated NET_BUFFER, owned with it.
-        let buffer = unsafe { &mut *nb.as_ptr() };
-        list.Next = next;
-        list.SourceHandle = self.miniport;
-        list.Status = 0;
-        let tci = completion.frame.vlan;
-        list.NetBufferListInfo[Ieee8021QNetBufferListInfo] = tci.map_or(ptr::null_mut(), |tci| {
-            let priority = u8::try_from(tci >> 13).unwrap_or(0);
-            ieee8021q_info_value(tci & 0x0FFF, priority) as *mut _
-        });
-        let queue = u16::try_from(self.queue_id).unwrap_or(0);
-        list.NetBufferListInfo[NetBufferListFilteringInfo] =
-            filtering_info_value(queue, 0) as *mut _;
-        buffer.DataLength =
-            NET_BUFFER_DATA_LENGTH { stDataLength: usize::from(completion.frame.length) };
-        buffer.DataOffset = 0;
-        buffer.CurrentMdl = buffer.MdlChain;
-        buffer.CurrentMdlOffset = 0;
-        Some(nbl)
+/// Fills in the NBL of `completion`'s buffer and links it before `next`; `None` if the buffer
+/// has no NBL (cannot happen for a ring a [`ReceivePath`] built).
+///
+/// # Safety
+/// As for [`chain_receive_nbls`].
+unsafe fn prepare(
+    nbls: &[*mut NET_BUFFER_LIST],
+    miniport: NDIS_HANDLE,
+    queue_id: u32,
+    completion: &RxCompletion,
+    next: *mut NET_BUFFER_LIST,
+) -> Option<NonNull<NET_BUFFER_LIST>> {
+    let nbl = NonNull::new(*nbls.get(usize::from(completion.buffer))?)?;
+    // SAFETY: the buffer's NBL is this driver's (not indicated: its buffer was just polled
+    // from the ring), so nobody else touches it (the caller's contract).
+    let list = unsafe { &mut *nbl.as_ptr() };
+    let nb = NonNull::new(list.FirstNetBuffer)?;
+    // SAFETY: the NBL's own preallocated NET_BUFFER, owned with it.
+    let buffer = unsafe { &mut *nb.as_ptr() };
+    list.Next = next;
+    list.SourceHandle = miniport;
+    list.Status = 0;
+    let tci = completion.frame.vlan;
+    list.NetBufferListInfo[Ieee8021QNetBufferListInfo] = tci.map_or(ptr::null_mut(), |tci| {
+        let priority = u8::try_from(tci >> 13).unwrap_or(0);
+        ieee8021q_info_value(tci & 0x0FFF, priority) as *mut _
+    });
+    let queue = u16::try_from(queue_id).unwrap_or(0);
+    list.NetBufferListInfo[NetBufferListFilteringInfo] = filtering_info_value(queue, 0) as *mut _;
+    buffer.DataLength =
+        NET_BUFFER_DATA_LENGTH { stDataLength: usize::from(completion.frame.length) };
+    buffer.DataOffset = 0;
+    buffer.CurrentMdl = buffer.MdlChain;
+    buffer.CurrentMdlOffset = 0;
+    Some(nbl)
+}
+
+/// Fills in the NBL of each of `frames` (`nbls[buffer]`: lengths, queue id, 802.1Q info) and
+/// links them in ring order; returns the chain's head (NULL if none had an NBL) and length.
+/// This is everything a receive indication does before NdisMIndicateReceiveNetBufferLists.
+///
+/// Public (hidden) only so that `benches/perf` can run the driver's own NBL filling over NBLs
+/// in plain memory; the driver calls it from its receive sink.
+///
+/// # Safety
+/// Every non-null entry of `nbls` that a frame's buffer selects points to an NBL the caller
+/// owns exclusively (not with NDIS), whose `FirstNetBuffer` is NULL or its own NET_BUFFER.
+#[doc(hidden)]
+pub unsafe fn chain_receive_nbls(
+    nbls: &[*mut NET_BUFFER_LIST],
+    miniport: NDIS_HANDLE,
+    queue_id: u32,
+    frames: &[RxCompletion],
+) -> (*mut NET_BUFFER_LIST, u32) {
+    let mut head: *mut NET_BUFFER_LIST = ptr::null_mut();
+    let mut count = 0u32;
+    for completion in frames.iter().rev() {
+        // SAFETY: forwarded contract.
+        if let Some(nbl) = unsafe { prepare(nbls, miniport, queue_id, completion, head) } {
+            head = nbl.as_ptr();
+            count += 1;
+        }
     }
+    (head, count)
 }
 
 impl ReceiveSink for NdisSink<'_> {
     fn indicate(&mut self, _ring: &RxRing<'_>, frames: &[RxCompletion], lend: bool) {
-        let mut head: *mut NET_BUFFER_LIST = ptr::null_mut();
-        let mut count = 0u32;
-        for completion in frames.iter().rev() {
-            if let Some(nbl) = self.prepare(completion, head) {
-                head = nbl.as_ptr();
-                count += 1;
-            }
-        }
+        // SAFETY: the path's NBL table: each NBL is this driver's while its buffer is polled
+        // from the ring and not indicated, with its own preallocated NET_BUFFER.
+        let (head, count) =
+            unsafe { chain_receive_nbls(self.nbls, self.miniport, self.queue_id, frames) };
         if head.is_null() {
             return;
         }

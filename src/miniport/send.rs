@@ -50,9 +50,28 @@ impl FrameWord for Nb {
 
 /// [`Packets`] over NBLs the driver owns between MiniportSendNetBufferLists and their
 /// completion.
-struct NblPackets;
+///
+/// Public (hidden) only so that `benches/perf` can drive a [`SendQueue`] with the driver's own
+/// NBL accessors and MDL-chain copy over NBLs in plain memory; see [`NblPackets::new`].
+#[doc(hidden)]
+pub struct NblPackets(());
+// The send path itself builds `NblPackets(())` directly: its NBLs come from
+// MiniportSendNetBufferLists and always satisfy `new`'s contract.
 
 impl NblPackets {
+    /// The accessors, for a caller other than the send path.
+    ///
+    /// # Safety
+    /// Every NBL handed to a [`SendQueue`] with this value is valid and exclusively the
+    /// caller's until it is finished: its NET_BUFFERs are valid, and their MDL chains are
+    /// valid MDLs whose `MdlFlags` include `MDL_MAPPED_TO_SYSTEM_VA` or
+    /// `MDL_SOURCE_IS_NONPAGED_POOL` (so no mapping call is made) over `ByteCount` readable
+    /// bytes at `MappedSystemVa`.
+    #[must_use]
+    pub const unsafe fn new() -> Self {
+        Self(())
+    }
+
     /// # Safety (of every use below)
     /// Every `Nbl` handed to the engine is a send NBL NDIS passed to
     /// MiniportSendNetBufferLists and the driver has not completed yet, so the driver may read
@@ -133,12 +152,24 @@ fn copy_net_buffer(nb: &NET_BUFFER, tag_info: usize, buffer: &mut [u8]) -> Resul
             // SAFETY: the MDL describes ByteCount readable bytes at its system address, and
             // `offset + take <= ByteCount`, so [start, start + take) is inside them.
             let source = unsafe { core::slice::from_raw_parts(start, take) };
-            for (i, byte) in source.iter().enumerate() {
-                let at = written + i;
-                let to = if tagged && at >= 12 { at + 4 } else { at };
-                if let Some(slot) = buffer.get_mut(to) {
-                    *slot = *byte;
-                }
+            // In runs: with a tag, the frame's bytes before offset 12 stay where they are and
+            // the rest go 4 further (after the tag), so an MDL is at most two copies. Every
+            // run lies inside the buffer: `to + run <= wire <= buffer.len()`.
+            let mut copied = 0;
+            while copied < take {
+                let at = written + copied;
+                let (to, run) = match (tagged, at < 12) {
+                    (true, true) => (at, (12 - at).min(take - copied)),
+                    (true, false) => (at + 4, take - copied),
+                    (false, _) => (at, take - copied),
+                };
+                let (Some(to_bytes), Some(from_bytes)) =
+                    (buffer.get_mut(to..to + run), source.get(copied..copied + run))
+                else {
+                    break;
+                };
+                to_bytes.copy_from_slice(from_bytes);
+                copied += run;
             }
             written += take;
         }
@@ -411,13 +442,13 @@ impl SendPath {
                 nbl = NblPackets::nbl(current).Next;
                 self.outstanding.fetch_add(1, Ordering::AcqRel);
                 if let Some(queue) = resources.queue.as_mut() {
-                    queue.submit(&mut NblPackets, current);
+                    queue.submit(&mut NblPackets(()), current);
                 } else {
                     done.add(current, NDIS_STATUS_FAILURE);
                 }
             }
             if let Some(queue) = resources.queue.as_mut() {
-                queue.pump(&mut NblPackets, regs, |f| done.add_finished(f));
+                queue.pump(&mut NblPackets(()), regs, |f| done.add_finished(f));
             }
         }
         self.finish(done, miniport, at_dispatch);
@@ -432,9 +463,9 @@ impl SendPath {
             // SAFETY: the send lock is held.
             let resources = unsafe { &mut *self.resources.get() };
             if let Some(queue) = resources.queue.as_mut() {
-                queue.reclaim(&mut NblPackets, |f| done.add_finished(f));
+                queue.reclaim(&mut NblPackets(()), |f| done.add_finished(f));
                 if queue.waiting() > 0 {
-                    queue.pump(&mut NblPackets, regs, |f| done.add_finished(f));
+                    queue.pump(&mut NblPackets(()), regs, |f| done.add_finished(f));
                 }
             }
         }
@@ -462,7 +493,7 @@ impl SendPath {
                         NblPackets::nbl(nbl).NetBufferListInfo[NetBufferListCancelId] as usize == id
                     })
                 };
-                queue.remove_waiting(&mut NblPackets, matches, |nbl| done.add(nbl, status));
+                queue.remove_waiting(&mut NblPackets(()), matches, |nbl| done.add(nbl, status));
             }
         }
         self.finish(done, miniport, at_dispatch);

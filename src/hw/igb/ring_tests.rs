@@ -404,6 +404,37 @@ fn lent_buffers_are_replaced_by_spares_and_a_short_supply_stops_the_refill() {
 }
 
 #[test]
+fn detach_all_empties_exactly_the_descriptors_detach_would() {
+    // Two identical rings with the same four frames polled; one detaches slot by slot, the
+    // other in one batch: polled slots (one listed twice), a device-owned one (5), one outside
+    // the ring (8) and the spare descriptor (7), which is software's.
+    let devices = [RxRig::new(12 * 2048), RxRig::new(12 * 2048)];
+    let mut rings = devices.each_ref().map(|rig| rig.ring(0, 8));
+    let mut batch = Vec::new();
+    for (rig, ring) in devices.iter().zip(&mut rings) {
+        let mut engine = rig.engine(0, 8);
+        for n in 0..4 {
+            assert!(engine.receive(&rig.fake, &payload(n), DD | EOP, 0));
+        }
+        let mut out = [RxCompletion::EMPTY; 8];
+        assert_eq!(ring.poll(&mut out), 4);
+        batch = vec![out[0], out[2], out[2]];
+        batch.extend([5, 8, 7].map(|slot| RxCompletion { slot, ..out[1] }));
+    }
+    let [one_by_one, all_at_once] = &mut rings;
+    for c in &batch {
+        one_by_one.detach(c.slot);
+    }
+    all_at_once.detach_all(&batch);
+    let holding = |ring: &RxRing<'_>| (0..8).map(|s| ring.slot_buffer(s)).collect::<Vec<_>>();
+    assert_eq!(holding(all_at_once), holding(one_by_one));
+    assert_eq!(
+        holding(all_at_once),
+        [None, Some(1), None, Some(3), Some(4), Some(5), Some(6), None]
+    );
+}
+
+#[test]
 fn multicast_hashes_use_address_bits_47_to_36_and_the_table_is_rewritten_whole() {
     use super::{multicast_table_position, write_multicast_table};
     use crate::hw::igb::regs::MTA;

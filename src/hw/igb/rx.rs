@@ -152,34 +152,57 @@ fn dword(desc: &[u8; DESCRIPTOR_SIZE], index: usize) -> u32 {
 /// EOP → [`Malformed::NoEndOfPacket`]; else a [`WriteBack::Frame`].
 #[must_use]
 pub fn parse_writeback(desc: &[u8; DESCRIPTOR_SIZE], buffer_size: u32) -> WriteBack {
-    let status_error = dword(desc, 2);
-    if status_error & STAT_DD == 0 {
+    let dwords = WriteBackDwords {
+        packet_info: dword(desc, 0),
+        status_error: dword(desc, 2),
+        length_vlan: dword(desc, 3),
+    };
+    decode_writeback(dwords, buffer_size)
+}
+
+/// The dwords of a write-back that decide what it says (dword 1, the RSS hash, is not used).
+#[derive(Clone, Copy, Debug)]
+struct WriteBackDwords {
+    /// Dword 0: packet type (bits 15:4) and header length.
+    packet_info: u32,
+    /// Dword 2: extended status (DD, EOP, VP, ...) and errors.
+    status_error: u32,
+    /// Dword 3: packet length (bits 15:0) and the stripped VLAN tag (bits 31:16).
+    length_vlan: u32,
+}
+
+/// [`parse_writeback`] over the dwords: the same checks in the same order.
+fn decode_writeback(dwords: WriteBackDwords, buffer_size: u32) -> WriteBack {
+    if dwords.status_error & STAT_DD == 0 {
         return WriteBack::NotDone;
     }
+    match validate_writeback(dwords, buffer_size) {
+        Ok(frame) => WriteBack::Frame(frame),
+        Err(malformed) => WriteBack::Malformed(malformed),
+    }
+}
+
+/// The checks of [`parse_writeback`] after DD, in its order.
+fn validate_writeback(dwords: WriteBackDwords, buffer_size: u32) -> Result<RxFrame, Malformed> {
+    let status_error = dwords.status_error;
     let errors = status_error & ERR_FRAME_MASK;
     if errors != 0 {
-        return WriteBack::Malformed(Malformed::FrameError(errors));
+        return Err(Malformed::FrameError(errors));
     }
-    let dword3 = dword(desc, 3);
-    let [len_lo, len_hi, vlan_lo, vlan_hi] = dword3.to_le_bytes();
+    let [len_lo, len_hi, vlan_lo, vlan_hi] = dwords.length_vlan.to_le_bytes();
     let length = u16::from_le_bytes([len_lo, len_hi]);
     if length == 0 {
-        return WriteBack::Malformed(Malformed::ZeroLength);
+        return Err(Malformed::ZeroLength);
     }
     if u32::from(length) > buffer_size {
-        return WriteBack::Malformed(Malformed::TooLong(length));
+        return Err(Malformed::TooLong(length));
     }
     if status_error & STAT_EOP == 0 {
-        return WriteBack::Malformed(Malformed::NoEndOfPacket);
+        return Err(Malformed::NoEndOfPacket);
     }
     let vlan = (status_error & STAT_VP != 0).then_some(u16::from_le_bytes([vlan_lo, vlan_hi]));
-    let [pt_lo, pt_hi, _, _] = (dword(desc, 0) >> 4 & 0xFFF).to_le_bytes();
-    WriteBack::Frame(RxFrame {
-        length,
-        vlan,
-        packet_type: u16::from_le_bytes([pt_lo, pt_hi]),
-        status_error,
-    })
+    let [pt_lo, pt_hi, _, _] = (dwords.packet_info >> 4 & 0xFFF).to_le_bytes();
+    Ok(RxFrame { length, vlan, packet_type: u16::from_le_bytes([pt_lo, pt_hi]), status_error })
 }
 
 /// One received frame, as [`RxRing::poll`] reports it.
@@ -410,6 +433,22 @@ impl<'a> RxRing<'a> {
         Some(buffer)
     }
 
+    /// [`detach`](Self::detach) of each completion's slot (their buffers are being lent), with
+    /// the ring's ownership window worked out once for the batch: the same descriptors end up
+    /// empty.
+    pub fn detach_all(&mut self, completions: &[RxCompletion]) {
+        let (tail, mask, owned) = (self.tail, self.count - 1, self.software_owned_count());
+        for completion in completions {
+            let slot = completion.slot;
+            if slot < self.count
+                && slot.wrapping_sub(tail) & mask < owned
+                && let Some(entry) = self.slot_buffers.get_mut(usize::from(slot))
+            {
+                *entry = NO_BUFFER;
+            }
+        }
+    }
+
     /// The CPU address of buffer `buffer` (for the MDL describing it); `None` out of range.
     #[must_use]
     pub fn buffer_address(&self, buffer: u16) -> Option<core::ptr::NonNull<u8>> {
@@ -441,35 +480,31 @@ impl<'a> RxRing<'a> {
         self.buffers.physical() + u64::from(buffer) * u64::from(self.buffer_size)
     }
 
-    /// Writes the read format of `slot` with `buffer` (igb-qemu §5): the header address first,
-    /// which also clears the old write-back's DD, then the packet buffer address.
+    /// Writes the read format of `slot` with `buffer` (igb-qemu §5): the header address (0)
+    /// first, which also clears the old write-back's DD, then the packet buffer address; each
+    /// is one little-endian quadword (descriptors are 16-byte aligned, [`check_ring`]).
     fn arm(&mut self, slot: u16, buffer: u16) {
         if let Some(entry) = self.slot_buffers.get_mut(usize::from(slot)) {
             *entry = buffer;
         }
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
-        let (low, high) = split_address(self.buffer_physical(buffer));
-        self.descriptors.write_u32(base + 8, 0);
-        self.descriptors.write_u32(base + 12, 0);
-        self.descriptors.write_u32(base, low);
-        self.descriptors.write_u32(base + 4, high);
+        self.descriptors.write_u64(base + 8, 0);
+        self.descriptors.write_u64(base, self.buffer_physical(buffer));
     }
 
-    /// Reads `slot`'s 16 bytes: the status dword first and, only if DD is set, the rest after
-    /// an acquire fence, so no dword older than DD is combined with it.
-    fn read_descriptor(&self, slot: u16) -> [u8; DESCRIPTOR_SIZE] {
+    /// Reads `slot`'s write-back: the status dword first and, only if DD is set, the dwords
+    /// [`decode_writeback`] needs after an acquire fence, so no dword older than DD is combined
+    /// with it. `None` while DD is clear (or the descriptor is outside the region).
+    fn read_writeback(&self, slot: u16) -> Option<WriteBackDwords> {
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
-        let mut desc = [0; DESCRIPTOR_SIZE];
-        let status = self.descriptors.read_u32(base + 8).unwrap_or(0);
-        desc[8..12].copy_from_slice(&status.to_le_bytes());
-        if status & STAT_DD != 0 {
-            fence(Ordering::Acquire);
-            for dword in [0, 1, 3] {
-                let value = self.descriptors.read_u32(base + 4 * dword).unwrap_or(0);
-                desc[4 * dword..4 * dword + 4].copy_from_slice(&value.to_le_bytes());
-            }
+        let status_error = self.descriptors.read_u32(base + 8).unwrap_or(0);
+        if status_error & STAT_DD == 0 {
+            return None;
         }
-        desc
+        fence(Ordering::Acquire);
+        let packet_info = self.descriptors.read_u32(base).unwrap_or(0);
+        let length_vlan = self.descriptors.read_u32(base + 12).unwrap_or(0);
+        Some(WriteBackDwords { packet_info, status_error, length_vlan })
     }
 
     /// Programs the queue and hands all descriptors but one to the device. Resets the
@@ -544,36 +579,34 @@ impl<'a> RxRing<'a> {
         let mut filled = 0;
         while filled < out.len() && self.next_to_clean != self.tail {
             let slot = self.next_to_clean;
-            let desc = self.read_descriptor(slot);
-            let writeback = parse_writeback(&desc, self.buffer_size);
-            if writeback == WriteBack::NotDone {
-                break;
-            }
+            let Some(dwords) = self.read_writeback(slot) else { break };
             self.next_to_clean = (slot + 1) & (self.count - 1);
             let continuation = self.discarding;
-            self.discarding = dword(&desc, 2) & STAT_EOP == 0;
+            self.discarding = dwords.status_error & STAT_EOP == 0;
             let counters = &mut self.counters;
             if continuation {
                 counters.continuation += 1;
                 continue;
             }
-            match writeback {
-                WriteBack::Frame(frame) => {
+            // DD is set (read_writeback): the rest of parse_writeback's checks.
+            match validate_writeback(dwords, self.buffer_size) {
+                Ok(frame) => {
                     counters.frames += 1;
                     counters.bytes += u64::from(frame.length);
                     counters.checksum_errors += u64::from(frame.checksum_errors());
                     // An armed descriptor always holds a buffer; the fallback is never taken.
-                    let buffer = self.slot_buffer(slot).unwrap_or(NO_BUFFER);
+                    // (`slot` < count: it is `next_to_clean`.)
+                    let buffer =
+                        self.slot_buffers.get(usize::from(slot)).copied().unwrap_or(NO_BUFFER);
                     if let Some(entry) = out.get_mut(filled) {
                         *entry = RxCompletion { slot, buffer, frame };
                         filled += 1;
                     }
                 }
-                WriteBack::Malformed(Malformed::FrameError(_)) => counters.frame_errors += 1,
-                WriteBack::Malformed(Malformed::ZeroLength) => counters.zero_length += 1,
-                WriteBack::Malformed(Malformed::TooLong(_)) => counters.too_long += 1,
-                WriteBack::Malformed(Malformed::NoEndOfPacket) => counters.no_end_of_packet += 1,
-                WriteBack::NotDone => {}
+                Err(Malformed::FrameError(_)) => counters.frame_errors += 1,
+                Err(Malformed::ZeroLength) => counters.zero_length += 1,
+                Err(Malformed::TooLong(_)) => counters.too_long += 1,
+                Err(Malformed::NoEndOfPacket) => counters.no_end_of_packet += 1,
             }
         }
         filled
@@ -584,11 +617,16 @@ impl<'a> RxRing<'a> {
     /// owns nothing then).
     fn software_owned(&self, slot: u16) -> bool {
         let mask = self.count - 1;
-        let owned = match self.next_to_clean.wrapping_sub(self.tail) & mask {
+        slot < self.count && slot.wrapping_sub(self.tail) & mask < self.software_owned_count()
+    }
+
+    /// How many descriptors from `tail` on are software's (see
+    /// [`software_owned`](Self::software_owned)).
+    fn software_owned_count(&self) -> u16 {
+        match self.next_to_clean.wrapping_sub(self.tail) & (self.count - 1) {
             0 => self.count,
             n => n,
-        };
-        slot < self.count && slot.wrapping_sub(self.tail) & mask < owned
+        }
     }
 
     /// The bytes of a polled frame; `None` if `completion` does not describe a descriptor
@@ -656,7 +694,9 @@ impl<'a> RxRing<'a> {
     /// Arms `slot` with the buffer it holds, or with one from `take_free` if it is empty.
     /// `false` (nothing written) if no valid buffer was supplied.
     fn fill(&mut self, slot: u16, take_free: &mut impl FnMut(u16) -> Option<u16>) -> bool {
-        let buffer = match self.slot_buffer(slot) {
+        // `slot` < count: refill passes masked slots and the tail.
+        let held = self.slot_buffers.get(usize::from(slot)).copied().filter(|b| *b != NO_BUFFER);
+        let buffer = match held {
             Some(held) => held,
             None => match take_free(slot).filter(|b| *b < self.buffer_count) {
                 Some(fresh) => fresh,

@@ -250,15 +250,16 @@ impl<'a> TxRing<'a> {
                 return Err(error);
             }
         };
-        let (low, high) =
-            split_address(self.buffers.physical() + u64::from(slot) * u64::from(self.buffer_size));
+        let address = self.buffers.physical() + u64::from(slot) * u64::from(self.buffer_size);
         let base = usize::from(slot) * DESCRIPTOR_SIZE;
         let cmd_type_len = DTYP_DATA | CMD_DEXT | CMD_EOP | CMD_IFCS | CMD_RS | u32::from(length);
-        self.descriptors.write_u32(base, low);
-        self.descriptors.write_u32(base + 4, high);
-        self.descriptors.write_u32(base + 8, cmd_type_len);
-        // PAYLEN, and DD clear: a stale DD from the slot's previous frame is overwritten here.
-        self.descriptors.write_u32(base + 12, u32::from(length) << PAYLEN_SHIFT);
+        // olinfo: PAYLEN, and DD clear: a stale DD from the slot's previous frame is
+        // overwritten here.
+        let olinfo = u32::from(length) << PAYLEN_SHIFT;
+        // Dwords 0..1 (the buffer address), then 2..3 (cmd_type_len, olinfo): one
+        // little-endian quadword store each, in that order (descriptors are 16-byte aligned).
+        self.descriptors.write_u64(base, address);
+        self.descriptors.write_u64(base + 8, u64::from(olinfo) << 32 | u64::from(cmd_type_len));
         self.next_to_use = (slot + 1) & (self.count - 1);
         self.counters.posted += 1;
         self.counters.bytes += u64::from(length);

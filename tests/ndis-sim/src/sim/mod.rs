@@ -710,6 +710,13 @@ impl Sim {
         with_state(|s| (s.register_reads, s.register_writes))
     }
 
+    /// Register accesses per register since the start: offset within its NdisMMapIoSpace
+    /// mapping (for BAR0, the register's offset) -> (reads, writes).
+    #[must_use]
+    pub fn register_access_counts(&self) -> BTreeMap<u64, (u64, u64)> {
+        with_state(|s| s.register_counts.clone())
+    }
+
     /// NdisMIndicateStatusEx calls so far.
     #[must_use]
     pub fn status_indications(&self) -> Vec<StatusIndicationRecord> {
@@ -737,6 +744,13 @@ impl Sim {
     #[must_use]
     pub fn receive_indications(&self) -> Vec<ReceiveIndicationRecord> {
         with_state(|s| s.receives.clone())
+    }
+
+    /// NdisMIndicateReceiveNetBufferLists calls so far and the NBLs they carried, without
+    /// copying the records (for loops that wait on many frames).
+    #[must_use]
+    pub fn receive_indication_counts(&self) -> (usize, usize) {
+        with_state(|s| (s.receives.len(), s.receives.iter().map(|r| r.nbls.len()).sum()))
     }
 
     /// NBLs NdisMSendNetBufferListsComplete completed so far.

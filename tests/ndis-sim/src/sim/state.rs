@@ -417,6 +417,8 @@ pub struct SimState {
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
     pub(crate) register_reads: u64,
     pub(crate) register_writes: u64,
+    /// The same per register: offset in its mapping -> (reads, writes).
+    pub(crate) register_counts: BTreeMap<u64, (u64, u64)>,
     pub(crate) stalled_microseconds: u64,
 }
 

@@ -161,6 +161,12 @@ fn translate(
             return None;
         };
         let bus = mapping.translate(address)?;
+        let counts = s.register_counts.entry(bus - mapping.physical_address).or_default();
+        if write {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
+        }
         if write {
             mapping.writes += 1;
             s.register_writes += 1;
