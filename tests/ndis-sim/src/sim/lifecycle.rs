@@ -268,8 +268,10 @@ fn build_request(
 ) -> (Box<NDIS_OID_REQUEST>, Vec<u64>) {
     let length = request.buffer_length();
     let mut buffer = vec![0u64; length.div_ceil(8).max(1)];
-    for (i, b) in request.input.iter().enumerate() {
-        buffer[i / 8] |= u64::from(*b) << (8 * (i % 8));
+    let fill = request.fill.iter().copied().cycle();
+    let bytes = request.input.iter().copied().chain(fill).take(length);
+    for (i, b) in bytes.enumerate() {
+        buffer[i / 8] |= u64::from(b) << (8 * (i % 8));
     }
     // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value of this plain-data struct.
     let mut r: Box<NDIS_OID_REQUEST> = Box::new(unsafe { std::mem::zeroed() });
