@@ -65,3 +65,47 @@ fn sends_complete_with_msi_and_a_line_without_receive_traffic() {
         assert_eq!(sim.violations(), vec![]);
     }
 }
+
+/// A surprise removal with sends in the transmit ring: the device is gone, so their
+/// completions never come (no write-back, no interrupt). The driver waited for them, so the
+/// Pause NDIS sends after the removal never completed (NdisTimedDataHang, a hung removal).
+/// Now the sends in the ring and those that still come are completed (failed) by the driver.
+#[test]
+fn a_surprise_removal_with_sends_in_the_ring_completes_them_and_the_pause() {
+    use std::time::{Duration, Instant};
+
+    use ndis_sim::sim::SendFrame;
+
+    let mut sim = Sim::start(SimConfig::with_groups(&[2]).with_qemu());
+    sim.load_driver(driver_entry).unwrap();
+    sim.start_device(GrantPolicy::AsRequested).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sim.link_up_indicated() && Instant::now() < deadline {
+        sim.deliver_interrupts(Duration::from_millis(20)).unwrap();
+    }
+    let frame = SendFrame {
+        bytes: [[0x02, 0, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 2]]
+            .concat()
+            .into_iter()
+            .chain([0x88, 0xB5])
+            .chain([0; 48])
+            .collect(),
+        backfill: 0,
+        mdl_size: None,
+        ieee8021q: None,
+        queue_id: None,
+        cancel_id: None,
+    };
+    // In the ring: no interrupt is delivered before the device goes.
+    let in_ring = sim.send_frames_as_nbls(&vec![frame.clone(); 16], 0).unwrap();
+    sim.surprise_remove().unwrap();
+    let late = sim.send_frames_as_nbls(&vec![frame; 4], 0).unwrap();
+    sim.stop_device().expect("the pause completes after a surprise removal");
+    let completions = sim.send_completions();
+    for nbl in in_ring.iter().chain(&late) {
+        assert_eq!(completions.iter().filter(|c| c.nbl == *nbl).count(), 1, "each send once");
+    }
+    assert_eq!(sim.violations(), vec![]);
+    sim.unload_driver().unwrap();
+    assert_eq!(sim.violations(), vec![]);
+}
