@@ -279,6 +279,47 @@ impl<'a, P: Copy + Eq> SendQueue<'a, P> {
         })
     }
 
+    /// The device is gone (surprise removal): gives up every frame in the ring and every packet
+    /// in the FIFO, a partly posted head included. Each packet goes to `finished` exactly once,
+    /// failed; a later [`reclaim`](Self::reclaim) finds no owner for the abandoned slots, so a
+    /// stale write-back completes nothing twice. Touches no register. Returns the packets
+    /// finished.
+    pub fn abandon<L: Packets<Packet = P>>(
+        &mut self,
+        packets: &mut L,
+        mut finished: impl FnMut(Finished<P>),
+    ) -> usize {
+        let mut count = 0;
+        let mut give_up = |packets: &mut L, packet: P, in_ring: u32| {
+            let mut progress = Progress::from_word(packets.progress(packet));
+            progress.in_ring = progress.in_ring.saturating_sub(in_ring);
+            progress.all_posted = true;
+            progress.failed = true;
+            packets.set_progress(packet, progress.word());
+            if progress.done() {
+                finished(Finished { packet, ok: false });
+                count += 1;
+            }
+        };
+        // The FIFO: the frames not posted yet never will be.
+        let mut next = self.head.take();
+        while let Some(packet) = next {
+            next = packets.next(packet);
+            packets.set_next(packet, None);
+            give_up(packets, packet, 0);
+        }
+        self.tail = None;
+        self.cursor = None;
+        self.waiting = 0;
+        // The ring: each frame in it is given up (its packet finishes with its last one).
+        for owner in self.owners.iter_mut() {
+            if let Some(packet) = owner.take() {
+                give_up(packets, packet, 1);
+            }
+        }
+        count
+    }
+
     /// Takes every packet out of the FIFO that has no frame in the ring yet and for which
     /// `remove` says yes (cancellation, pause), handing each to `removed`. A partly posted
     /// head stays (its frames are on their way). Returns how many were removed.

@@ -226,6 +226,38 @@ fn a_packet_that_found_the_ring_full_has_not_started_and_can_be_removed() {
     assert_eq!(queue.waiting(), 0);
 }
 
+#[test]
+fn abandoning_finishes_every_packet_once_in_the_ring_and_waiting() {
+    let rig = Rig::new();
+    let mut queue = rig.queue(8);
+    let mut wire = rig.wire(8);
+    let mut fifo = Fifo::default();
+    // Packet 0 sent (reclaimable), 1 in the ring, 2 half posted, 3 waiting.
+    let packets: Vec<usize> =
+        [1, 3, 5, 2].iter().map(|n| fifo.add(vec![bytes(*n, 60); *n])).collect();
+    let mut finished = Vec::new();
+    queue.submit(&mut fifo, packets[0]);
+    queue.pump(&mut fifo, &rig.fake, |f| finished.push(f));
+    wire.transmit(&rig.fake);
+    for p in &packets[1..] {
+        queue.submit(&mut fifo, *p);
+    }
+    queue.pump(&mut fifo, &rig.fake, |f| finished.push(f));
+    assert_eq!(queue.waiting(), 2, "packet 2 half posted, packet 3 waiting");
+    rig.fake.clear_log();
+    assert_eq!(queue.abandon(&mut fifo, |f| finished.push(f)), 4);
+    assert_eq!(rig.fake.writes(), [], "no register written");
+    let mut seen: Vec<usize> = finished.iter().map(|f| f.packet).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, packets, "every packet finished once");
+    assert!(finished.iter().all(|f| !f.ok), "all failed");
+    assert_eq!(queue.waiting(), 0);
+    // The device wrote packet 0's descriptor back before it went: nothing completes twice.
+    assert_eq!(queue.reclaim(&mut fifo, |f| finished.push(f)), 1);
+    assert_eq!(finished.len(), 4);
+    assert_eq!(queue.abandon(&mut fifo, |f| finished.push(f)), 0, "nothing left");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

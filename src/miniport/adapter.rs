@@ -1177,8 +1177,11 @@ pub unsafe extern "system" fn miniport_pause(
     let Some(adapter) = (unsafe { adapter_context(context) }) else { return NDIS_STATUS_SUCCESS };
     adapter.running.store(false, Ordering::Release);
     // Sends still waiting for the ring are completed now; those in the ring finish from the
-    // transmit DPC.
+    // transmit DPC, unless the device is gone: then nothing will ever send them.
     adapter.send.abort_waiting(adapter.miniport_handle, NDIS_STATUS_PAUSED, None, false);
+    if adapter.surprise_removed.load(Ordering::Acquire) {
+        adapter.send.abandon(adapter.miniport_handle, false);
+    }
     // No new frames; those already in a ring stay there until Restart.
     let _ = igb::stop_receiver(adapter);
     adapter.pause_pending.store(true, Ordering::Release);
@@ -1325,7 +1328,7 @@ pub unsafe extern "system" fn miniport_cancel_oid_request(
 
 /// MiniportSendNetBufferLists: while running, the NBLs join the transmit FIFO
 /// ([`SendPath::send`]); while paused, they are completed at once with `NDIS_STATUS_PAUSED`,
-/// as NDIS requires.
+/// as NDIS requires; after a surprise removal, with `NDIS_STATUS_FAILURE`.
 ///
 /// # Safety
 /// Called by NDIS at <= DISPATCH_LEVEL with a chain of NBLs it owns until completion.
@@ -1338,14 +1341,17 @@ pub unsafe extern "system" fn miniport_send_net_buffer_lists(
     // SAFETY: forwarded contract.
     let Some(adapter) = (unsafe { adapter_context(context) }) else { return };
     let at_dispatch = send_flags & crate::ndis::NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0;
-    if adapter.running.load(Ordering::Acquire) {
+    let removed = adapter.surprise_removed.load(Ordering::Acquire);
+    if adapter.running.load(Ordering::Acquire) && !removed {
         adapter.send.send(adapter.miniport_handle, adapter, net_buffer_lists, at_dispatch);
         return;
     }
+    // Paused, or the device is gone (nothing would ever send them).
+    let status = if removed { NDIS_STATUS_FAILURE } else { NDIS_STATUS_PAUSED };
     let mut nbl = net_buffer_lists;
     while let Some(current) = NonNull::new(nbl) {
         // SAFETY: NDIS hands the driver the chain; each NBL is valid until completed.
-        unsafe { (*current.as_ptr()).Status = NDIS_STATUS_PAUSED };
+        unsafe { (*current.as_ptr()).Status = status };
         // SAFETY: as above.
         nbl = unsafe { (*current.as_ptr()).Next };
     }
@@ -1391,7 +1397,8 @@ pub unsafe extern "system" fn miniport_cancel_send(context: NDIS_HANDLE, cancel_
     adapter.complete_pause_if_idle();
 }
 
-/// MiniportDevicePnPEventNotify: on surprise removal, stop touching the hardware.
+/// MiniportDevicePnPEventNotify: on surprise removal, stop touching the hardware, and complete
+/// the sends in the ring, which the device will never send ([`SendPath::abandon`]).
 ///
 /// # Safety
 /// Called by NDIS at PASSIVE_LEVEL with a valid event.
@@ -1405,6 +1412,10 @@ pub unsafe extern "system" fn miniport_device_pnp_event_notify(
     let Some(event) = (unsafe { event.as_ref() }) else { return };
     if event.DevicePnPEvent == NdisDevicePnPEventSurpriseRemoved {
         adapter.surprise_removed.store(true, Ordering::Release);
+        // The sends in the ring will never be sent nor written back: complete them now (and a
+        // pause that waits for them).
+        adapter.send.abandon(adapter.miniport_handle, false);
+        adapter.complete_pause_if_idle();
     }
 }
 

@@ -61,7 +61,9 @@ impl OpenConfiguration {
         // SAFETY: the object and the out handle live on this frame for the call; the adapter
         // handle and PASSIVE_LEVEL are the caller's guarantee.
         let status = unsafe { NdisOpenConfigurationEx(&raw const object, &raw mut handle) };
-        (status == NDIS_STATUS_SUCCESS && !handle.is_null()).then_some(Self { handle })
+        // `then`, not `then_some`: the guard closes the handle when dropped, so it must not be
+        // built (and dropped) for a handle NDIS never gave.
+        (status == NDIS_STATUS_SUCCESS && !handle.is_null()).then(|| Self { handle })
     }
 
     /// Reads `keyword` as `NdisParameterInteger` (NDIS converts a REG_SZ in base 10). The

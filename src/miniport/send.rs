@@ -499,6 +499,22 @@ impl SendPath {
         self.finish(done, miniport, at_dispatch);
     }
 
+    /// The device is gone (surprise removal): completes every NBL in the ring and every NBL
+    /// waiting for it with `NDIS_STATUS_FAILURE`, since the device will never send them nor
+    /// write their descriptors back. Touches no register.
+    pub fn abandon(&self, miniport: NDIS_HANDLE, at_dispatch: bool) {
+        let mut done = Completions::new();
+        {
+            let _locked = self.lock_if_allocated(at_dispatch);
+            // SAFETY: the send lock is held.
+            let resources = unsafe { &mut *self.resources.get() };
+            if let Some(queue) = resources.queue.as_mut() {
+                queue.abandon(&mut NblPackets, |f| done.add_finished(f));
+            }
+        }
+        self.finish(done, miniport, at_dispatch);
+    }
+
     fn lock_if_allocated(&self, at_dispatch: bool) -> Option<Locked<'_>> {
         // SAFETY: written only at create/destroy, when nothing else runs.
         let allocated = unsafe { *self.lock_allocated.get() };

@@ -10,7 +10,9 @@
 //!   a bit (edge-triggered), so software masks a vector with EIMC while its DPC runs and unmasks
 //!   it with EIMS, which re-fires at once if a cause arrived meanwhile (igb-qemu §6).
 //! * **Single-vector mode** (GPIE.MSIX_MODE = 0), for MSI and line-based interrupts: every cause
-//!   is an ICR bit, and `ICR & IMS` drives the one message or the line. IVAR is ignored.
+//!   is an ICR bit, and `ICR & IMS` drives the one message or the line. IVAR is ignored (by
+//!   silicon; QEMU needs queue 0's TX byte valid to raise ICR.TXDW, see
+//!   [`configure_single_vector`]).
 //!
 //! An MSI-X grant of one message is served by MSI-X mode with everything routed to entry 0.
 
@@ -100,6 +102,12 @@ pub fn configure_msix(regs: &impl Registers, other_entry: u32) -> Result<(), Igb
 /// MSIX_MODE (every cause through ICR, igb-qemu §6), no ICR-read auto-masking (IAM = 0), and
 /// IMS = [`SINGLE_VECTOR_CAUSES`].
 ///
+/// Queue 0's RX and TX IVAR bytes are also made valid (vector 0). The datasheet says IVAR is
+/// ignored in this mode, but QEMU's 82576 raises ICR.TXDW for a transmit completion only when
+/// the TX queue's IVAR byte is valid (`igb_start_xmit` raises it together with the EICR bit it
+/// takes from IVAR): without this, sends would complete only when another cause ran the DPC.
+/// Silicon ignores the bytes, so they cost nothing there.
+///
 /// The ISR ([`line_interrupt_causes`]) reads ICR, which clears it and deasserts the line; the
 /// driver masks with [`disable_all_interrupts`] while its DPC runs and calls this again to
 /// unmask (a cause that arrived meanwhile then fires at once).
@@ -109,6 +117,12 @@ pub fn configure_msix(regs: &impl Registers, other_entry: u32) -> Result<(), Igb
 pub fn configure_single_vector(regs: &impl Registers) -> Result<(), IgbError> {
     regs.write32(GPIE, 0);
     regs.write32(IAM, 0);
+    let bytes = (0xFF << IVAR_RX_SHIFT) | (0xFF << IVAR_TX_SHIFT);
+    let ivar = read_live(regs, IVAR0(0))?;
+    regs.write32(
+        IVAR0(0),
+        (ivar & !bytes) | (IVAR_VALID << IVAR_RX_SHIFT) | (IVAR_VALID << IVAR_TX_SHIFT),
+    );
     regs.write32(IMS, SINGLE_VECTOR_CAUSES);
     flush(regs)
 }

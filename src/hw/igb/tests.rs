@@ -9,8 +9,8 @@ use super::interrupts::{IvarSlot, ivar_slot};
 use super::regs::{
     CTRL, CTRL_FRCDPX, CTRL_FRCSPD, CTRL_GIO_MASTER_DISABLE, CTRL_RST, CTRL_SLU, EERD, EIAC, EICR,
     EIMC, EIMS, EITR, GPIE, GPIE_MSIX_MODE, GPIE_NSICR, IAM, ICR, ICR_INT_ASSERTED, ICR_LSC,
-    ICR_RXDW, ICR_RXO, ICR_TXDW, IMC, IMS, IVAR_MISC, IVAR0, MDIC, RAH, RAH_AV, RAL, RCTL, STATUS,
-    TCTL, TCTL_PSP,
+    ICR_RXDW, ICR_RXO, ICR_TXDW, IMC, IMS, IVAR_MISC, IVAR_TX_SHIFT, IVAR_VALID, IVAR0, MDIC, RAH,
+    RAH_AV, RAL, RCTL, STATUS, TCTL, TCTL_PSP,
 };
 use super::{
     AUTO_READ_POLL_US, AUTO_READ_POLLS, Causes, EERD_POLL_US, EERD_POLLS, IgbError, LinkState,
@@ -430,6 +430,8 @@ fn single_vector_mode_turns_msix_mode_off() {
     configure_single_vector(&fake).unwrap();
     assert_eq!(fake.get(GPIE), 0);
     assert_eq!(fake.get(IMS), SINGLE_VECTOR_CAUSES);
+    // Queue 0's RX and TX bytes valid on vector 0: QEMU raises ICR.TXDW only then.
+    assert_eq!(fake.get(IVAR0(0)) & 0xFFFF, (IVAR_VALID << IVAR_TX_SHIFT) | IVAR_VALID);
     assert_eq!(
         SINGLE_VECTOR_CAUSES & (ICR_LSC | ICR_RXDW | ICR_TXDW),
         ICR_LSC | ICR_RXDW | ICR_TXDW
@@ -529,7 +531,7 @@ proptest! {
             (regs.reads_during(|r| { let _ = start_link(r, &stall); }), 1 + polls(MDIC_POLLS)),
             (regs.reads_during(|r| { let _ = link_state(r); }), 1),
             (regs.reads_during(|r| { let _ = configure_msix(r, entry % 32); }), 2),
-            (regs.reads_during(|r| { let _ = configure_single_vector(r); }), 1),
+            (regs.reads_during(|r| { let _ = configure_single_vector(r); }), 2),
             (regs.reads_during(|r| { let _ = route_rx_queue(r, queue % 20, Some(entry % 32)); }), 2),
             (regs.reads_during(|r| { let _ = route_tx_queue(r, queue, None); }), 1),
             (regs.reads_during(|r| { let _ = other_causes(r); }), 1),

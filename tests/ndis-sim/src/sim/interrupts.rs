@@ -359,6 +359,16 @@ impl Sim {
         let (Some(connection), Some(grant)) = (connection, grant) else {
             return Ok(Vec::new());
         };
+        if with_state(|s| s.surprise_removed) {
+            // The device is gone: it interrupts no more (what it wrote before is dropped).
+            for m in &grant.messages {
+                let _ = self.machine.ram().swap_u32(m.mailbox, 0);
+            }
+            std::thread::sleep(
+                POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now())),
+            );
+            return Ok(Vec::new());
+        }
         if connection.deregistered {
             return Ok(Vec::new());
         }

@@ -42,6 +42,8 @@ pub type DriverEntry =
 const REGISTRY_PATH: &str = r"\Registry\Machine\System\CurrentControlSet\Services\vmqnic";
 /// `NdisHaltDeviceDisabled`: the halt action of a PnP stop or disable.
 const HALT_DEVICE_DISABLED: u32 = 0;
+/// `NdisHaltDeviceSurpriseRemoved`: the halt action after a surprise removal.
+const HALT_DEVICE_SURPRISE_REMOVED: u32 = 3;
 /// `NDIS_PAUSE_NDIS_INTERNAL`.
 const PAUSE_NDIS_INTERNAL: u32 = 1;
 /// `NDIS_SEND_FLAGS_DISPATCH_LEVEL`.
@@ -268,8 +270,10 @@ fn build_request(
 ) -> (Box<NDIS_OID_REQUEST>, Vec<u64>) {
     let length = request.buffer_length();
     let mut buffer = vec![0u64; length.div_ceil(8).max(1)];
-    for (i, b) in request.input.iter().enumerate() {
-        buffer[i / 8] |= u64::from(*b) << (8 * (i % 8));
+    let fill = request.fill.iter().copied().cycle();
+    let bytes = request.input.iter().copied().chain(fill).take(length);
+    for (i, b) in bytes.enumerate() {
+        buffer[i / 8] |= u64::from(b) << (8 * (i % 8));
     }
     // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value of this plain-data struct.
     let mut r: Box<NDIS_OID_REQUEST> = Box::new(unsafe { std::mem::zeroed() });
@@ -819,13 +823,18 @@ impl Sim {
         // queued when it returns.
         work_items::drain();
         let driver = loaded_driver("halt")?;
-        let context = with_state(|s| {
+        let (context, action) = with_state(|s| {
             s.adapter_state = AdapterState::Halting;
-            s.adapter.context
+            let action = if s.surprise_removed {
+                HALT_DEVICE_SURPRISE_REMOVED
+            } else {
+                HALT_DEVICE_DISABLED
+            };
+            (s.adapter.context, action)
         });
         if let Some(halt) = driver.characteristics.HaltHandlerEx {
             // SAFETY: the driver's HaltEx with its adapter context, at PASSIVE_LEVEL.
-            in_phase(Phase::Halt, || unsafe { halt(context as NDIS_HANDLE, HALT_DEVICE_DISABLED) });
+            in_phase(Phase::Halt, || unsafe { halt(context as NDIS_HANDLE, action) });
         }
         with_state(|s| {
             s.msix_config_allowed = false;

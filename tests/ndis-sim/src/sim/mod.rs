@@ -23,6 +23,7 @@
 
 pub mod cpu;
 pub mod exports;
+pub mod faults;
 mod freed_memory;
 mod interrupts;
 mod lifecycle;
@@ -47,6 +48,7 @@ use vmqnic::ndis::NDIS_STATUS;
 use crate::qemu::{self, Igb, Qemu, QemuConfig};
 
 pub use exports::SendFrame;
+pub use faults::{FAILABLE_EXPORTS, Fault, InjectedFault};
 pub use freed_memory::{CANARY_TAG, FreedRange, canary_word};
 pub use interrupts::{Delivery, DpcRun, IsrRun};
 pub use lifecycle::{Completion, DriverEntry};

@@ -35,19 +35,38 @@ pub struct OidRequest {
     pub output_length: u32,
     /// `PortNumber`.
     pub port: u32,
+    /// What the rest of the information buffer (after `input`) holds when the miniport gets
+    /// it: this pattern repeated from the end of the input (empty: zeros). Output buffers
+    /// NDIS hands a miniport are not cleared, so a test fills them with garbage to show the
+    /// miniport neither reads it back nor reports it as written.
+    pub fill: Vec<u8>,
 }
 
 impl OidRequest {
     /// A query with a `length`-byte buffer.
     #[must_use]
     pub fn query(oid: u32, length: u32) -> Self {
-        Self { kind: OidKind::Query, oid, input: Vec::new(), output_length: length, port: 0 }
+        Self {
+            kind: OidKind::Query,
+            oid,
+            input: Vec::new(),
+            output_length: length,
+            port: 0,
+            fill: Vec::new(),
+        }
     }
 
     /// A set carrying `data`.
     #[must_use]
     pub fn set(oid: u32, data: &[u8]) -> Self {
-        Self { kind: OidKind::Set, oid, input: data.to_vec(), output_length: 0, port: 0 }
+        Self {
+            kind: OidKind::Set,
+            oid,
+            input: data.to_vec(),
+            output_length: 0,
+            port: 0,
+            fill: Vec::new(),
+        }
     }
 
     /// A method with `input`, allowing `output_length` bytes of output in the same buffer.
@@ -59,7 +78,23 @@ impl OidRequest {
             input: input.to_vec(),
             output_length,
             port: 0,
+            fill: Vec::new(),
         }
+    }
+
+    /// The same request as `NdisRequestQueryStatistics` (a query).
+    #[must_use]
+    pub fn as_statistics(mut self) -> Self {
+        self.kind = OidKind::QueryStatistics;
+        self
+    }
+
+    /// The same request with the information buffer after the input filled with `pattern`,
+    /// repeated (see [`OidRequest::fill`]).
+    #[must_use]
+    pub fn with_fill(mut self, pattern: &[u8]) -> Self {
+        self.fill = pattern.to_vec();
+        self
     }
 
     /// Bytes of information buffer the request carries.

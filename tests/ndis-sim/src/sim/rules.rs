@@ -205,7 +205,8 @@ pub const FREE_SHARED_MEMORY_UNKNOWN: &str = "NdisFreeSharedMemory.UnknownHandle
 /// NdisFreeSharedMemory of a VM queue's memory before the driver indicated
 /// `NDIS_STATUS_RECEIVE_QUEUE_STATE` with `NdisReceiveQueueOperationalStateDmaStopped` for that
 /// queue (OID_RECEIVE_FILTER_FREE_QUEUE steps 1–2 come before step 4): the device could still
-/// be writing into it.
+/// be writing into it. Except inside an OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE that fails
+/// for a queue not completed before: what it allocated for that queue may be freed at once.
 pub const FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED: &str = "NdisFreeSharedMemory.BeforeDmaStopped";
 /// NdisFreeSharedMemory of a VM queue's memory while NBLs indicated from that queue are still
 /// held by the protocols (FREE_QUEUE step 3 waits for every one of them to come back).

@@ -48,6 +48,8 @@ pub(crate) enum Phase {
     Synchronize,
     /// An NDIS I/O work item's routine (PASSIVE_LEVEL, in a simulated system thread).
     WorkItem,
+    /// MiniportDevicePnPEventNotify.
+    DevicePnPEvent,
 }
 
 /// Who is answerable for freeing a pool block: it must be freed by the end of the matching
@@ -414,6 +416,10 @@ pub struct SimState {
     pub(crate) parameter_blocks: Vec<super::registry::ParameterBlock>,
     /// Calls of each allocating export since the start, successful or not.
     pub(crate) allocation_calls: BTreeMap<&'static str, u64>,
+    /// Armed and injected faults (`Sim::inject_fault`).
+    pub(crate) faults: super::faults::Faults,
+    /// The device was surprise-removed (`Sim::surprise_remove`).
+    pub(crate) surprise_removed: bool,
     /// Register reads/writes through NdisMMapIoSpace mappings since the start.
     pub(crate) register_reads: u64,
     pub(crate) register_writes: u64,
@@ -461,9 +467,12 @@ impl SimState {
             .collect()
     }
 
-    /// Counts a call of the allocating export `function` (see `Sim::allocation_calls`).
-    pub(crate) fn count_allocation(&mut self, function: &'static str) {
+    /// Counts a call of the allocating export `function` (see `Sim::allocation_calls`) and
+    /// says whether an injected fault makes it fail (`Sim::inject_fault`).
+    #[must_use]
+    pub(crate) fn count_allocation(&mut self, function: &'static str) -> bool {
         *self.allocation_calls.entry(function).or_default() += 1;
+        self.inject(function, true)
     }
 
     /// Records a violation of `rule`.

@@ -12,6 +12,7 @@ mod configuration;
 mod export_checks;
 mod exports;
 mod fake;
+mod faults;
 mod freed_memory;
 mod interrupts;
 mod lifecycle;

@@ -40,7 +40,11 @@ pub unsafe extern "system" fn NdisMGetBusData(
         }
         s.machine()
     });
-    let Some(config) = machine.and_then(|m| m.config_space().ok()) else { return 0 };
+    let Some(mut config) = machine.and_then(|m| m.config_space().ok()) else { return 0 };
+    if with_state(|s| s.surprise_removed) {
+        // A device that is gone answers configuration reads with all-ones.
+        config.fill(0xFF);
+    }
     let start = usize::try_from(Offset).unwrap_or(usize::MAX).min(config.len());
     let end = start.saturating_add(usize::try_from(Length).unwrap_or(usize::MAX)).min(config.len());
     let bytes = &config[start..end];
@@ -93,6 +97,9 @@ pub unsafe extern "system" fn NdisMMapIoSpace(
         Ok(bar) => bar,
         Err(status) => return status,
     };
+    if with_state(|s| s.inject("NdisMMapIoSpace", false)) {
+        return NDIS_STATUS_RESOURCES;
+    }
     let Some((address, reserved)) = mmio::reserve(Length) else { return NDIS_STATUS_RESOURCES };
     with_state(|s| {
         s.mappings.push(IoMapping {
@@ -193,6 +200,9 @@ fn translate(
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn READ_REGISTER_ULONG(Register: *const ULONG) -> ULONG {
     let Some((bus, Some(machine))) = translate(Register as usize, false) else { return ALL_ONES };
+    if crate::sim::faults::device_gone(&machine) {
+        return ALL_ONES;
+    }
     match machine.igb() {
         Some(igb) => igb.qemu().qtest().readl(bus).unwrap_or(ALL_ONES),
         None => ALL_ONES,
@@ -209,6 +219,9 @@ const _: ndis::sig::READ_REGISTER_ULONG = READ_REGISTER_ULONG;
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn WRITE_REGISTER_ULONG(Register: *mut ULONG, Value: ULONG) {
     let Some((bus, Some(machine))) = translate(Register as usize, true) else { return };
+    if crate::sim::faults::device_gone(&machine) {
+        return;
+    }
     if let Some(igb) = machine.igb() {
         // A failed qtest write means QEMU is gone; the next read shows all-ones.
         let _ = igb.qemu().qtest().writel(bus, Value);

@@ -29,9 +29,9 @@ pub unsafe extern "system" fn NdisOpenConfigurationEx(
     ConfigObject: *const NDIS_CONFIGURATION_OBJECT,
     ConfigurationHandle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    with_state(|s| {
-        s.count_allocation("NdisOpenConfigurationEx");
+    let injected = with_state(|s| {
         check_irql(s, irql_rule!(NdisOpenConfigurationEx), PASSIVE_LEVEL);
+        s.count_allocation("NdisOpenConfigurationEx")
     });
     // SAFETY: NULL or a readable object starting with its header (caller).
     let header = unsafe { read_header(ConfigObject.cast()) };
@@ -47,6 +47,9 @@ pub unsafe extern "system" fn NdisOpenConfigurationEx(
     let object = unsafe { ConfigObject.read_unaligned() };
     if ConfigurationHandle.is_null() {
         return NDIS_STATUS_FAILURE;
+    }
+    if injected {
+        return NDIS_STATUS_RESOURCES;
     }
     let opened = with_state(|s| open(s, object.NdisHandle as usize));
     let Some(handle) = opened else { return NDIS_STATUS_FAILURE };
@@ -112,9 +115,13 @@ pub unsafe extern "system" fn NdisReadConfiguration(
     let keyword = unsafe { keyword_name(Keyword) };
     let handle = ConfigurationHandle as usize;
     let (status, parameter) = with_state(|s| {
-        s.count_allocation("NdisReadConfiguration");
+        let injected = s.count_allocation("NdisReadConfiguration");
         check_irql(s, irql_rule!(NdisReadConfiguration), PASSIVE_LEVEL);
-        let outcome = read(s, handle, keyword.as_deref(), ParameterType);
+        let outcome = if injected {
+            (NDIS_STATUS_RESOURCES, None)
+        } else {
+            read(s, handle, keyword.as_deref(), ParameterType)
+        };
         s.configuration_reads.push(ConfigurationRead {
             handle,
             keyword: keyword.clone().unwrap_or_default(),

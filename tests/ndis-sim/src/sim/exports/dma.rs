@@ -55,6 +55,9 @@ pub unsafe extern "system" fn NdisMRegisterScatterGatherDma(
     if !allowed {
         return NDIS_STATUS_FAILURE;
     }
+    if with_state(|s| s.inject("NdisMRegisterScatterGatherDma", false)) {
+        return NDIS_STATUS_RESOURCES;
+    }
     if NdisMiniportDmaHandle.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
@@ -119,8 +122,9 @@ pub unsafe extern "system" fn NdisAllocateSharedMemory(
     SharedMemoryParameters: *mut NDIS_SHARED_MEMORY_PARAMETERS,
     pAllocationHandle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
+    let mut injected = false;
     let machine = with_state(|s| {
-        s.count_allocation("NdisAllocateSharedMemory");
+        injected = s.count_allocation("NdisAllocateSharedMemory");
         check_irql(s, irql_rule!(NdisAllocateSharedMemory), PASSIVE_LEVEL);
         if !check_handle(s, handle_rule!(NdisAllocateSharedMemory), NdisHandle) {
             return None;
@@ -136,6 +140,9 @@ pub unsafe extern "system" fn NdisAllocateSharedMemory(
         s.machine()
     });
     let Some(machine) = machine else { return NDIS_STATUS_FAILURE };
+    if injected {
+        return NDIS_STATUS_RESOURCES;
+    }
     if pAllocationHandle.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
@@ -235,9 +242,21 @@ pub extern "system" fn NdisFreeSharedMemory(
         }
         if let Some(block) = s.shared_memory.remove(&(AllocationHandle as usize)) {
             // A VM queue's memory may go only after its DMA was stopped and reported, and every
-            // NBL indicated from it came back (OID_RECEIVE_FILTER_FREE_QUEUE, spec §2.2).
+            // NBL indicated from it came back (OID_RECEIVE_FILTER_FREE_QUEUE, spec §2.2). The
+            // exception: a QUEUE_ALLOCATION_COMPLETE that fails for a queue half-way may free
+            // what it allocated for it then and there (the queue never received; the
+            // quarantine still catches any DMA into the memory).
             if block.queue_id != 0 {
-                if !s.dma_stopped_queues.contains(&block.queue_id) {
+                let completing = s.in_phase(Phase::OidRequest)
+                    && s.oids.last().is_some_and(|r| {
+                        r.completion.is_none()
+                            && r.oid == vmqnic::ndis::OID_RECEIVE_FILTER_QUEUE_ALLOCATION_COMPLETE
+                    })
+                    && !s
+                        .vmq_queues
+                        .get(&block.queue_id)
+                        .is_some_and(|track| track.allocation_complete);
+                if !completing && !s.dma_stopped_queues.contains(&block.queue_id) {
                     s.violate(
                         rules::FREE_SHARED_MEMORY_BEFORE_DMA_STOPPED,
                         format!(
@@ -319,7 +338,7 @@ fn miniport_shared_allocation(
     cached: BOOLEAN,
 ) -> Option<(PVOID, PHYSICAL_ADDRESS)> {
     let machine = with_state(|s| {
-        s.count_allocation("NdisMAllocateSharedMemory");
+        let injected = s.count_allocation("NdisMAllocateSharedMemory");
         check_irql(s, irql_rule!(NdisMAllocateSharedMemory), PASSIVE_LEVEL);
         if !check_handle(s, handle_rule!(NdisMAllocateSharedMemory), handle) {
             return None;
@@ -330,6 +349,9 @@ fn miniport_shared_allocation(
                 rules::MINIPORT_SHARED_MEMORY_WITHOUT_SG_DMA,
                 "NdisMAllocateSharedMemory without NdisMRegisterScatterGatherDma",
             );
+            return None;
+        }
+        if injected {
             return None;
         }
         s.machine()

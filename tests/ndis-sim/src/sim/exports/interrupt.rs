@@ -52,6 +52,8 @@ fn missing_interrupt_handlers(
 /// # Safety
 /// `MiniportInterruptCharacteristics` points to writable characteristics of at least
 /// `Header.Size` bytes; `NdisInterruptHandle` is writable.
+// One export: the checks, the injected fault, the connection and the OS side of it.
+#[allow(clippy::too_many_lines)]
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn NdisMRegisterInterruptEx(
     MiniportAdapterHandle: NDIS_HANDLE,
@@ -77,6 +79,9 @@ pub unsafe extern "system" fn NdisMRegisterInterruptEx(
     });
     if !allowed {
         return NDIS_STATUS_FAILURE;
+    }
+    if with_state(|s| s.inject("NdisMRegisterInterruptEx", false)) {
+        return NDIS_STATUS_RESOURCES;
     }
     if NdisInterruptHandle.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;

@@ -20,7 +20,7 @@ pub extern "system" fn NdisAllocateMemoryWithTagPriority(
     _Priority: i32,
 ) -> PVOID {
     let fail = with_state(|s| {
-        s.count_allocation("NdisAllocateMemoryWithTagPriority");
+        let injected = s.count_allocation("NdisAllocateMemoryWithTagPriority");
         check_irql(s, irql_rule!(NdisAllocateMemoryWithTagPriority), DISPATCH_LEVEL);
         let handle = NdisHandle as usize;
         let driver_handle = s.driver.is_some_and(|d| !d.deregistered) && handle == s.driver_handle;
@@ -41,7 +41,7 @@ pub extern "system" fn NdisAllocateMemoryWithTagPriority(
             s.violate(rules::ALLOCATE_LENGTH, "zero-length allocation");
             fail = true;
         }
-        fail
+        fail || injected
     });
     if fail {
         return std::ptr::null_mut();

@@ -218,7 +218,7 @@ pub unsafe extern "system" fn NdisAllocateNetBufferListPool(
             }
         });
     let pool = with_state(|s| {
-        s.count_allocation("NdisAllocateNetBufferListPool");
+        let injected = s.count_allocation("NdisAllocateNetBufferListPool");
         check_irql(s, irql_rule!(NdisAllocateNetBufferListPool), DISPATCH_LEVEL);
         if !adapter_or_driver_handle(s, NdisHandle) {
             s.violate(
@@ -247,6 +247,9 @@ pub unsafe extern "system" fn NdisAllocateNetBufferListPool(
             "the simulator does not model NET_BUFFER_LIST_CONTEXT (pool ContextSize {})",
             parameters.ContextSize
         );
+        if injected {
+            return None;
+        }
         let handle = s.new_handle();
         let scope = s.allocation_scope();
         s.nbl_pools.insert(handle, NblPool { parameters, scope });
@@ -332,7 +335,7 @@ pub extern "system" fn NdisAllocateNetBufferAndNetBufferList(
 ) -> *mut NET_BUFFER_LIST {
     let pool = PoolHandle as usize;
     let current = with_state(|s| {
-        s.count_allocation("NdisAllocateNetBufferAndNetBufferList");
+        let injected = s.count_allocation("NdisAllocateNetBufferAndNetBufferList");
         check_irql(s, irql_rule!(NdisAllocateNetBufferAndNetBufferList), DISPATCH_LEVEL);
         let Some(record) = s.nbl_pools.get(&pool).copied() else {
             s.violate(
@@ -393,6 +396,7 @@ pub extern "system" fn NdisAllocateNetBufferAndNetBufferList(
             }
             Ok((current, true)) => Some(current),
         }
+        .filter(|_| !injected)
     });
     let Some(current) = current else { return std::ptr::null_mut() };
     let block = allocate_raw(NBL_BLOCK_SIZE);
@@ -454,10 +458,10 @@ pub extern "system" fn NdisAllocateMdl(
     Length: ULONG,
 ) -> *mut MDL {
     let allowed = with_state(|s| {
-        s.count_allocation("NdisAllocateMdl");
+        let injected = s.count_allocation("NdisAllocateMdl");
         check_irql(s, irql_rule!(NdisAllocateMdl), DISPATCH_LEVEL);
         if adapter_or_driver_handle(s, NdisHandle) {
-            true
+            !injected
         } else {
             s.violate(
                 handle_rule!(NdisAllocateMdl),

@@ -18,7 +18,7 @@ use crate::sim::state::{QueuedWorkItem, Scope, WorkItemRecord, with_state};
 #[unsafe(no_mangle)]
 pub extern "system" fn NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE) -> NDIS_HANDLE {
     let item = with_state(|s| {
-        s.count_allocation("NdisAllocateIoWorkItem");
+        let injected = s.count_allocation("NdisAllocateIoWorkItem");
         check_irql(s, irql_rule!(NdisAllocateIoWorkItem), DISPATCH_LEVEL);
         let handle = NdisObjectHandle as usize;
         let driver = s.driver.is_some_and(|d| !d.deregistered) && handle == s.driver_handle;
@@ -31,6 +31,9 @@ pub extern "system" fn NdisAllocateIoWorkItem(NdisObjectHandle: NDIS_HANDLE) -> 
                      driver handle"
                 ),
             );
+            return None;
+        }
+        if injected {
             return None;
         }
         let scope = if driver { Scope::Driver } else { s.allocation_scope() };
