@@ -509,7 +509,7 @@ impl SendPath {
             // SAFETY: the send lock is held.
             let resources = unsafe { &mut *self.resources.get() };
             if let Some(queue) = resources.queue.as_mut() {
-                queue.abandon(&mut NblPackets, |f| done.add_finished(f));
+                queue.abandon(&mut NblPackets(()), |f| done.add_finished(f));
             }
         }
         self.finish(done, miniport, at_dispatch);
