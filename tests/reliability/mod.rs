@@ -181,12 +181,14 @@ pub struct Wave {
 /// Injects `per_vm` frames for each of `live` (the VMs whose queues run), plus `others` to an
 /// unknown address, numbered from `*next`; waits until every one was indicated; then checks
 /// that each was indicated exactly once, on its VM's queue (the default queue for the others),
-/// byte for byte, in order within each queue, and that nothing else was indicated.
+/// byte for byte, in order within each queue, and that nothing else was indicated (frames of
+/// earlier waves that were in flight may still come; they are not this wave's business).
 ///
 /// # Panics
 /// On a lost, duplicated, misrouted, reordered or damaged frame.
 pub fn traffic(sim: &Sim, live: &[Vm], per_vm: usize, others: usize, next: &mut u32) -> Wave {
     let first = sim.receive_indications().len();
+    let first_number = *next;
     let mut expected: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
     let mut wire = Vec::new();
     for i in 0..per_vm.max(others) {
@@ -219,6 +221,12 @@ pub fn traffic(sim: &Sim, live: &[Vm], per_vm: usize, others: usize, next: &mut 
     let mut got: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
     for record in &sim.receive_indications()[first..] {
         for nbl in &record.nbls {
+            // Frames of an earlier wave that were in flight (a pause, a reset) may come late;
+            // this wave's are numbered from `first_number`.
+            let number = nbl.bytes().get(14..18).map(|b| u32::from_be_bytes(b.try_into().unwrap()));
+            if number.is_some_and(|n| n < first_number) {
+                continue;
+            }
             got.entry(nbl.queue_id).or_default().push(nbl.bytes().to_vec());
         }
     }
@@ -240,9 +248,10 @@ pub fn traffic(sim: &Sim, live: &[Vm], per_vm: usize, others: usize, next: &mut 
 }
 
 /// Sends `count` frames through MiniportSendNetBufferLists, numbered from `*next`; checks that
-/// each left on the wire byte for byte and that each NBL completed once with SUCCESS. Returns
-/// the frames sent.
+/// each left on the wire byte for byte, in order, and that each NBL completed once with
+/// SUCCESS (frames of earlier sends still on the wire are skipped). Returns the frames sent.
 pub fn sends(sim: &mut Sim, count: usize, next: &mut u32) -> usize {
+    let first_number = *next;
     let frames: Vec<SendFrame> = (0..count)
         .map(|_| {
             let (bytes, _) = frame(PEER, None, *next);
@@ -263,7 +272,11 @@ pub fn sends(sim: &mut Sim, count: usize, next: &mut u32) -> usize {
     while on_wire.len() < count && Instant::now() < deadline {
         sim.deliver_interrupts(Duration::from_millis(5)).expect("interrupt delivery");
         while let Some(bytes) = sim.recv_frame(Duration::from_millis(1)).expect("the wire") {
-            on_wire.push(bytes);
+            // Sends of earlier waves (in flight across a pause, say) may still be on the wire.
+            let number = bytes.get(14..18).map(|b| u32::from_be_bytes(b.try_into().unwrap()));
+            if number.is_some_and(|n| n >= first_number) {
+                on_wire.push(bytes);
+            }
         }
     }
     while nbls.iter().any(|n| sim.send_status(*n).is_none()) && Instant::now() < deadline {
