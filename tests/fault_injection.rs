@@ -110,6 +110,8 @@ fn a_failed_call_on_the_start_path_fails_initialize_cleanly_or_is_absorbed() {
                 }) => failed += 1,
                 Ok(_) => {
                     absorbed += 1;
+                    let fault = sim.injected_faults().pop();
+                    eprintln!("absorbed: {fault:?}");
                     // The failure was absorbed: the adapter works.
                     wait_link(&sim, true);
                     let statistics =
