@@ -31,7 +31,7 @@ use crate::ndis::{
     NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NDIS_STATUS, NDIS_STATUS_RESOURCES, NET_BUFFER_DATA_LENGTH,
     NET_BUFFER_LIST, NET_BUFFER_SHARED_MEMORY, NET_BUFFER_SHARED_MEMORY_OR_SG, NdisAllocateMdl,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeMdl, NdisFreeNetBufferList,
-    NdisMIndicateReceiveNetBufferLists, NetBufferListFilteringInfo, filtering_info_value,
+    NdisMIndicateReceiveNetBufferLists, NetBufferListFilteringInfo, ULONG, filtering_info_value,
     ieee8021q_info_value,
 };
 
@@ -599,6 +599,22 @@ pub unsafe fn chain_receive_nbls(
     (head, count)
 }
 
+/// The `ReceiveFlags` of an indication from the DPC: one queue, at DISPATCH_LEVEL; a VM
+/// queue's buffers are its shared memory, described in each NB (spec §2.4); buffers that are
+/// not lent go with the resources flag (the protocol copies during the call).
+#[doc(hidden)]
+#[must_use]
+pub const fn receive_flags(queue_id: u32, lend: bool) -> ULONG {
+    let mut flags = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL | NDIS_RECEIVE_FLAGS_SINGLE_QUEUE;
+    if queue_id != 0 {
+        flags |= NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID;
+    }
+    if !lend {
+        flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
+    }
+    flags
+}
+
 impl ReceiveSink for NdisSink<'_> {
     fn indicate(&mut self, _ring: &RxRing<'_>, frames: &[RxCompletion], lend: bool) {
         // SAFETY: the path's NBL table: each NBL is this driver's while its buffer is polled
@@ -608,15 +624,9 @@ impl ReceiveSink for NdisSink<'_> {
         if head.is_null() {
             return;
         }
-        let mut flags = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL | NDIS_RECEIVE_FLAGS_SINGLE_QUEUE;
-        if self.queue_id != 0 {
-            // A VM queue's buffers are its shared memory, described in each NB (spec §2.4).
-            flags |= NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID;
-        }
+        let flags = receive_flags(self.queue_id, lend);
         if lend {
             self.outstanding.fetch_add(count, Ordering::AcqRel);
-        } else {
-            flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
         }
         // SAFETY: a chain of `count` NBLs this driver owns, each describing a received frame
         // in its buffer; called from the DPC at DISPATCH_LEVEL (the flag says so). With the

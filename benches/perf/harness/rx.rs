@@ -26,12 +26,10 @@ use vmqnic::datapath::ledger::BufferLedger;
 use vmqnic::datapath::rx::{RECEIVE_BUDGET, ReceiveQueue, ReceiveSink};
 use vmqnic::hw::igb::regs::RDT;
 use vmqnic::hw::igb::{RxCompletion, RxRing};
-use vmqnic::miniport::receive::{RX_BUFFER_SIZE, RX_BUFFERS, RX_DESCRIPTORS, chain_receive_nbls};
-use vmqnic::ndis::{
-    MDL, MDL_SOURCE_IS_NONPAGED_POOL, NDIS_HANDLE, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
-    NDIS_RECEIVE_FLAGS_RESOURCES, NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID,
-    NDIS_RECEIVE_FLAGS_SINGLE_QUEUE, NET_BUFFER, NET_BUFFER_LIST,
+use vmqnic::miniport::receive::{
+    RX_BUFFER_SIZE, RX_BUFFERS, RX_DESCRIPTORS, chain_receive_nbls, receive_flags,
 };
+use vmqnic::ndis::{MDL, MDL_SOURCE_IS_NONPAGED_POOL, NDIS_HANDLE, NET_BUFFER, NET_BUFFER_LIST};
 
 use super::memory::Memory;
 use super::regs::{BenchRegs, NoStall};
@@ -155,18 +153,13 @@ impl ReceiveSink for BenchSink<'_> {
         if head.is_null() {
             return;
         }
-        let mut flags = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL | NDIS_RECEIVE_FLAGS_SINGLE_QUEUE;
-        if self.queue_id != 0 {
-            flags |= NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID;
-        }
+        let flags = receive_flags(self.queue_id, lend);
         if lend {
             self.outstanding.fetch_add(count, Ordering::AcqRel);
             if let Some(slot) = self.lent.get_mut(self.lent_chains) {
                 *slot = head;
                 self.lent_chains += 1;
             }
-        } else {
-            flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
         }
         // Where the driver calls NdisMIndicateReceiveNetBufferLists(miniport, head, 0, count,
         // flags).
