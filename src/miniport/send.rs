@@ -32,7 +32,8 @@ pub const TX_BUFFER_SIZE: u32 = 2048;
 const MAX_MDLS_PER_FRAME: usize = 64;
 
 /// An NBL in the send FIFO.
-type Nbl = NonNull<NET_BUFFER_LIST>;
+#[doc(hidden)]
+pub type Nbl = NonNull<NET_BUFFER_LIST>;
 
 /// A NET_BUFFER as the send engine's cursor.
 #[derive(Clone, Copy, Debug)]
@@ -249,19 +250,33 @@ impl Drop for Locked<'_> {
     }
 }
 
-/// NBLs finished under the lock, completed after it (linked through `Next`).
-struct Completions {
-    head: *mut NET_BUFFER_LIST,
-    count: u32,
-    failed: u32,
+/// NBLs finished under the lock, completed after it (linked through `Next`). Public (hidden)
+/// for the send benchmark, which finishes NBLs exactly as the driver does.
+#[doc(hidden)]
+pub struct Completions {
+    /// The chain.
+    pub head: *mut NET_BUFFER_LIST,
+    /// NBLs in it.
+    pub count: u32,
+    /// Of those, failed.
+    pub failed: u32,
+}
+
+impl Default for Completions {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Completions {
-    const fn new() -> Self {
+    /// An empty chain.
+    #[must_use]
+    pub const fn new() -> Self {
         Self { head: ptr::null_mut(), count: 0, failed: 0 }
     }
 
-    fn add(&mut self, nbl: Nbl, status: NDIS_STATUS) {
+    /// Links `nbl` in with `status` (the caller owns `nbl`: the send queue finished it).
+    pub fn add(&mut self, nbl: Nbl, status: NDIS_STATUS) {
         let list = NblPackets::nbl(nbl);
         list.Status = status;
         list.Next = self.head;
@@ -272,7 +287,8 @@ impl Completions {
         }
     }
 
-    fn add_finished(&mut self, finished: Finished<Nbl>) {
+    /// Links a finished packet in: SUCCESS if every frame was sent, else FAILURE.
+    pub fn add_finished(&mut self, finished: Finished<Nbl>) {
         let status = if finished.ok { NDIS_STATUS_SUCCESS } else { NDIS_STATUS_FAILURE };
         self.add(finished.packet, status);
     }

@@ -16,13 +16,12 @@ use std::hint::black_box;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vmqnic::datapath::tx::{Finished, SendQueue};
+use vmqnic::datapath::tx::SendQueue;
 use vmqnic::hw::igb::TxRing;
 use vmqnic::hw::igb::regs::TDT;
-use vmqnic::miniport::send::{NblPackets, TX_BUFFER_SIZE, TX_DESCRIPTORS};
+use vmqnic::miniport::send::{Completions, NblPackets, TX_BUFFER_SIZE, TX_DESCRIPTORS};
 use vmqnic::ndis::{
-    MDL, MDL_SOURCE_IS_NONPAGED_POOL, NDIS_STATUS, NDIS_STATUS_FAILURE, NDIS_STATUS_SUCCESS,
-    NET_BUFFER, NET_BUFFER_DATA_LENGTH, NET_BUFFER_LIST,
+    MDL, MDL_SOURCE_IS_NONPAGED_POOL, NET_BUFFER, NET_BUFFER_DATA_LENGTH, NET_BUFFER_LIST,
 };
 
 use super::memory::Memory;
@@ -49,41 +48,13 @@ fn ring_for(batch: usize) -> u16 {
     if batch < usize::from(TX_DESCRIPTORS) { TX_DESCRIPTORS } else { 2 * TX_DESCRIPTORS }
 }
 
-/// `Completions` of `miniport::send` (private there): NBLs linked through `Next` with their
-/// status.
-struct Done {
-    head: *mut NET_BUFFER_LIST,
-    count: u32,
-    failed: u32,
-}
-
-impl Done {
-    fn add(&mut self, nbl: Nbl, status: NDIS_STATUS) {
-        // SAFETY: an NBL of the bench's protocol that the send queue finished; only the
-        // completion list touches it now.
-        let list = unsafe { &mut *nbl.as_ptr() };
-        list.Status = status;
-        list.Next = self.head;
-        self.head = nbl.as_ptr();
-        self.count += 1;
-        if status == NDIS_STATUS_FAILURE {
-            self.failed += 1;
-        }
-    }
-
-    fn add_finished(&mut self, finished: Finished<Nbl>) {
-        let status = if finished.ok { NDIS_STATUS_SUCCESS } else { NDIS_STATUS_FAILURE };
-        self.add(finished.packet, status);
-    }
-}
-
 /// The send path's state, as `SendPath` holds it.
 struct SendState<'m> {
     queue: SendQueue<'m, Nbl>,
     packets: NblPackets,
     outstanding: AtomicU32,
     failed: AtomicU32,
-    done: Done,
+    done: Completions,
 }
 
 impl SendState<'_> {
@@ -234,7 +205,7 @@ pub fn run(batch: usize, frame: usize, size: Size, region: Region, measure: bool
         packets,
         outstanding: AtomicU32::new(0),
         failed: AtomicU32::new(0),
-        done: Done { head: ptr::null_mut(), count: 0, failed: 0 },
+        done: Completions::new(),
     };
     let protocol = Protocol::new(batch, frame);
     let mut device = TxDevice { desc: &desc, count, head: 0 };
